@@ -1,0 +1,28 @@
+"""crossmodal_lib: the small, tested library behind the executable textbook on cross-modal learning.
+
+One module per idea, each naming the book section it implements:
+
+=================  ==================================================================
+``data``           paired digits with English/Chinese captions, measured attributes
+``text``           tokenizer and vocabulary for captions
+``encoders``       per-modality encoders
+``fusion``         early and late fusion (Part 2)
+``metrics``        accuracy, Recall@K, median rank
+``training``       seed, device, training loop with a NaN guard, checkpoints
+``plotting``       figures readable in light and dark mode
+``exercises``      auto-checkers for the exercises
+=================  ==================================================================
+"""
+
+from . import data, encoders, exercises, fusion, metrics, plotting, text, training
+from .data import PairedDataset, load_digit_pairs
+from .text import Vocabulary, tokenize
+from .training import fit, get_device, load_checkpoint, save_checkpoint, set_seed, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PairedDataset", "Vocabulary", "data", "encoders", "exercises", "fit", "fusion",
+    "get_device", "load_checkpoint", "load_digit_pairs", "metrics", "plotting", "save_checkpoint",
+    "set_seed", "text", "tokenize", "train", "training",
+]

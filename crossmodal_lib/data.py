@@ -1,0 +1,354 @@
+"""Paired data for the whole book, fully offline (book: Part 1, "A first look at our data").
+
+The images are scikit-learn's copy of the UCI handwritten digits (1,797 grey-scale images of
+8 x 8 pixels, values 0..16). We pair each image with a caption that says more than its label:
+the caption names the digit *and* describes two visual attributes measured from that very
+image,
+
+* ``thickness`` -- how much ink the digit uses (:func:`ink`), and
+* ``slant`` -- how far it leans, from second-order image moments (:func:`slant`),
+
+each cut into three ordered levels at per-digit terciles (:func:`tercile_thresholds`), so that
+"thick" means "thick *for a seven*". Captions are written in English or Chinese with several
+phrasings chosen deterministically per image (:func:`describe`), so a text model has to learn
+words rather than memorise one string per class.
+
+Every modality in the book uses the same container, :class:`PairedDataset`
+(``.inputs``, ``.captions``, ``.labels``, ``.attributes``).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "ATTRIBUTE_LEVELS",
+    "DIGIT_NAMES",
+    "Milestone",
+    "PairedDataset",
+    "attribute_levels",
+    "describe",
+    "dilate_images",
+    "erode_images",
+    "ink",
+    "load_digit_pairs",
+    "load_milestones",
+    "shear_images",
+    "slant",
+    "tercile_thresholds",
+]
+
+LANGS = ("en", "zh")
+SPLITS = ("train", "test", "all")
+TEST_FRACTION = 0.2
+
+DIGIT_NAMES = {
+    "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    "zh": ("零", "一", "二", "三", "四", "五", "六", "七", "八", "九"),
+}
+#: Human-readable names of the three ordered levels of each attribute.
+ATTRIBUTE_LEVELS = {
+    "thickness": ("thin", "medium", "thick"),
+    "slant": ("leaning left", "upright", "leaning right"),
+}
+
+
+# --------------------------------------------------------------------------------------
+# The paired-dataset container
+# --------------------------------------------------------------------------------------
+class Pair(NamedTuple):
+    input: torch.Tensor
+    caption: str
+    label: int
+
+
+@dataclass
+class PairedDataset:
+    """N aligned pairs (input_i, caption_i), with a class label and attribute levels.
+
+    Shapes: ``inputs`` ``[N, ...]`` (images ``[N, 1, 8, 8]`` float32 in [0, 1]),
+    ``labels`` int64 ``[N]``, ``captions`` ``list[str]`` of length N, ``attributes``
+    name -> int64 ``[N]``. ``indices`` records each pair's position in the source
+    collection (so a train and a test split can be checked for overlap).
+    Mismatched lengths or an empty dataset raise ``ValueError`` at construction.
+    """
+
+    inputs: torch.Tensor
+    captions: list[str]
+    labels: torch.Tensor
+    attributes: dict[str, torch.Tensor] = field(default_factory=dict)
+    indices: torch.Tensor | None = None
+    modality: str = "image"
+    lang: str = "en"
+
+    def __post_init__(self) -> None:
+        n = len(self.inputs)
+        if n == 0:
+            raise ValueError("a PairedDataset needs at least one pair, got an empty one")
+        parts = {"captions": len(self.captions), "labels": len(self.labels)}
+        parts.update({f"attributes[{k!r}]": len(v) for k, v in self.attributes.items()})
+        if self.indices is not None:
+            parts["indices"] = len(self.indices)
+        bad = {k: v for k, v in parts.items() if v != n}
+        if bad:
+            raise ValueError(f"mismatched pairs: {n} inputs but " + ", ".join(f"{v} {k}" for k, v in bad.items()))
+        if self.labels.dtype != torch.int64 or self.labels.dim() != 1:
+            raise ValueError(f"labels must be an int64 tensor of shape [N], got {self.labels.dtype} {tuple(self.labels.shape)}")
+        if not all(isinstance(c, str) for c in self.captions):
+            raise ValueError("every caption must be a str")
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> Pair:
+        return Pair(self.inputs[i], self.captions[i], int(self.labels[i]))
+
+    def subset(self, idx: torch.Tensor | list[int] | np.ndarray) -> PairedDataset:
+        """The pairs at positions ``idx`` (same order), as a new dataset."""
+        idx = torch.as_tensor(idx, dtype=torch.int64)
+        return PairedDataset(
+            inputs=self.inputs[idx],
+            captions=[self.captions[i] for i in idx.tolist()],
+            labels=self.labels[idx],
+            attributes={k: v[idx] for k, v in self.attributes.items()},
+            indices=None if self.indices is None else self.indices[idx],
+            modality=self.modality,
+            lang=self.lang,
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Attributes measured from pixels
+# --------------------------------------------------------------------------------------
+def _as_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Accept [H, W], [N, H, W] or [N, 1, H, W]; return float [N, H, W]."""
+    x = torch.as_tensor(images, dtype=torch.float32)
+    if x.dim() == 2:
+        x = x[None]
+    if x.dim() == 4:
+        if x.shape[1] != 1:
+            raise ValueError(f"expected one channel, got images of shape {tuple(x.shape)}")
+        x = x[:, 0]
+    if x.dim() != 3:
+        raise ValueError(f"expected images shaped [H, W], [N, H, W] or [N, 1, H, W], got {tuple(x.shape)}")
+    return x
+
+
+def ink(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Mean pixel intensity of each image, ``[N]``: a proxy for stroke thickness.
+
+    For a fixed digit and size, thicker strokes cover more pixels, so the mean ink grows
+    with thickness (the book compares it against dilated and eroded copies of a digit).
+    """
+    return _as_images(images).mean(dim=(1, 2))
+
+
+def slant(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Horizontal shear of each image from its second-order central moments, ``[N]``.
+
+    With intensity I(r, c) at row r (growing downwards) and column c, centroid (r̄, c̄),
+
+        mu11 = sum (c - c̄)(r - r̄) I,    mu02 = sum (r - r̄)^2 I,    slant = -mu11 / mu02.
+
+    ``mu11 / mu02`` is the least-squares slope dc/dr of the ink; because rows grow
+    *downwards*, a stroke whose top leans right has dc/dr < 0, hence the minus sign:
+    positive slant = leaning right. Blank images raise ``ValueError``.
+    """
+    x = _as_images(images)
+    mass = x.sum(dim=(1, 2))
+    if (mass <= 0).any():
+        raise ValueError("slant is undefined for a blank image (no ink)")
+    rows = torch.arange(x.shape[1], dtype=x.dtype)[:, None]
+    cols = torch.arange(x.shape[2], dtype=x.dtype)[None, :]
+    r_bar = (x * rows).sum(dim=(1, 2)) / mass
+    c_bar = (x * cols).sum(dim=(1, 2)) / mass
+    dr = rows - r_bar[:, None, None]
+    dc = cols - c_bar[:, None, None]
+    mu11 = (x * dc * dr).sum(dim=(1, 2))
+    mu02 = (x * dr * dr).sum(dim=(1, 2))
+    return -mu11 / mu02
+
+
+def tercile_thresholds(values: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Per-class 1/3 and 2/3 quantiles of ``values``: a ``[num_classes, 2]`` tensor."""
+    values, labels = torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(labels)
+    if values.shape != labels.shape:
+        raise ValueError(f"values {tuple(values.shape)} and labels {tuple(labels.shape)} must have the same shape")
+    q = torch.tensor([1 / 3, 2 / 3])
+    out = torch.empty(num_classes, 2)
+    for k in range(num_classes):
+        v = values[labels == k]
+        if len(v) == 0:
+            raise ValueError(f"class {k} has no examples; cannot cut it into terciles")
+        out[k] = torch.quantile(v, q)
+    return out
+
+
+def attribute_levels(values: torch.Tensor, labels: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """Ordered levels 0, 1, 2 (int64 ``[N]``): 0 below the class's lower cut, 2 above the upper."""
+    values, labels = torch.as_tensor(values, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.int64)
+    cuts = thresholds[labels]  # [N, 2]
+    return (values > cuts[:, 0]).long() + (values > cuts[:, 1]).long()
+
+
+def shear_images(images: torch.Tensor, amount: float) -> torch.Tensor:
+    """Shear ``[N, 1, H, W]`` images horizontally; ``amount > 0`` makes them lean right.
+
+    ``amount`` is the horizontal shift of the top row relative to the centre row, in units
+    of half the image width (bilinear resampling, zeros outside the image).
+    """
+    x = torch.as_tensor(images, dtype=torch.float32)
+    theta = torch.tensor([[1.0, amount, 0.0], [0.0, 1.0, 0.0]]).expand(len(x), 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
+
+
+def dilate_images(images: torch.Tensor) -> torch.Tensor:
+    """Thicken strokes of ``[N, 1, H, W]`` images by a 3 x 3 grey-scale dilation (max filter)."""
+    return F.max_pool2d(torch.as_tensor(images, dtype=torch.float32), 3, stride=1, padding=1)
+
+
+def erode_images(images: torch.Tensor) -> torch.Tensor:
+    """Thin strokes of ``[N, 1, H, W]`` images by a 3 x 3 grey-scale erosion (min filter)."""
+    return -F.max_pool2d(-torch.as_tensor(images, dtype=torch.float32), 3, stride=1, padding=1)
+
+
+# --------------------------------------------------------------------------------------
+# Captions
+# --------------------------------------------------------------------------------------
+_EN_THICK = (("thin", "slim", "light"), ("medium", "regular", "average"), ("thick", "bold", "heavy"))
+_EN_SLANT_PHRASE = (
+    ("leaning left", "slanted to the left", "tilted left"),
+    ("upright", "standing straight", "not slanted"),
+    ("leaning right", "slanted to the right", "tilted right"),
+)
+_EN_SLANT_ADJ = (("left-leaning", "left-slanted"), ("upright", "straight"), ("right-leaning", "right-slanted"))
+_EN_TEMPLATES = (
+    "{a_thick} {thick} {digit}, {slant_phrase}",
+    "the digit {numeral}, written with {thick} strokes, {slant_phrase}",
+    "{a_slant} {slant_adj} {digit} drawn with {thick} strokes",
+    "handwritten {digit}: {thick} strokes, {slant_phrase}",
+)
+_ZH_THICK = (("细", "纤细", "较细"), ("中等粗细", "粗细适中", "不粗不细"), ("粗", "很粗", "较粗"))
+_ZH_SLANT = (("向左倾斜", "往左歪", "左倾"), ("端正", "直立", "没有倾斜"), ("向右倾斜", "往右歪", "右倾"))
+_ZH_TEMPLATES = (
+    "笔画{thick}的{digit}，写得{slant}",
+    "数字{numeral}，笔画{thick}，{slant}",
+    "一个{slant}的{digit}，笔画{thick}",
+    "手写的{digit}：{slant}，笔画{thick}",
+)
+
+
+def _article(word: str) -> str:
+    """English indefinite article by sound: 'an eight', 'an 8', 'an upright', but 'a one'."""
+    return "an" if word[0] in "aeiou8" and not word.startswith("one") else "a"
+
+
+def describe(digit: int, thickness: int, slant_level: int, lang: str = "en", rng: np.random.Generator | None = None) -> str:
+    """One caption for a digit with the given attribute levels (0, 1, 2).
+
+    The template, the synonyms and whether the digit is written as a word or a numeral
+    are drawn from ``rng`` (default: a fixed generator, so the first phrasing is stable).
+    """
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    if not 0 <= int(digit) <= 9:
+        raise ValueError(f"digit must be 0..9, got {digit}")
+    for name, level in (("thickness", thickness), ("slant", slant_level)):
+        if level not in (0, 1, 2):
+            raise ValueError(f"{name} level must be 0, 1 or 2, got {level}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    pick = lambda options: options[rng.integers(len(options))]  # noqa: E731
+    numeral = str(int(digit))
+    name = DIGIT_NAMES[lang][int(digit)]
+    digit_text = numeral if rng.random() < 0.3 else name
+    if lang == "en":
+        template = pick(_EN_TEMPLATES)
+        thick = pick(_EN_THICK[thickness])
+        slant_adj = pick(_EN_SLANT_ADJ[slant_level])
+        return template.format(
+            a_thick=_article(thick), thick=thick, digit=digit_text, numeral=numeral,
+            slant_phrase=pick(_EN_SLANT_PHRASE[slant_level]), a_slant=_article(slant_adj), slant_adj=slant_adj,
+        )
+    template = pick(_ZH_TEMPLATES)
+    return template.format(thick=pick(_ZH_THICK[thickness]), slant=pick(_ZH_SLANT[slant_level]), digit=digit_text, numeral=numeral)
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _digits() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """All 1,797 images ``[N, 1, 8, 8]`` in [0, 1], labels ``[N]`` and attribute levels."""
+    from sklearn.datasets import load_digits  # ships with scikit-learn: no download
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images / 16.0, dtype=torch.float32)[:, None]
+    labels = torch.tensor(bunch.target, dtype=torch.int64)
+    attributes = {}
+    for name, measure in (("thickness", ink), ("slant", slant)):
+        values = measure(images)
+        attributes[name] = attribute_levels(values, labels, tercile_thresholds(values, labels))
+    return images, labels, attributes
+
+
+def _split_indices(labels: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    from sklearn.model_selection import train_test_split
+
+    all_idx = np.arange(len(labels))
+    train_idx, test_idx = train_test_split(
+        all_idx, test_size=TEST_FRACTION, stratify=labels.numpy(), random_state=seed
+    )
+    return {"train": torch.tensor(np.sort(train_idx)), "test": torch.tensor(np.sort(test_idx)), "all": torch.tensor(all_idx)}
+
+
+def load_digit_pairs(split: str = "train", seed: int = 0, lang: str = "en") -> PairedDataset:
+    """The paired digits: images ``[N, 1, 8, 8]`` with captions, labels and attribute levels.
+
+    ``split``: ``"train"`` (1,437 pairs), ``"test"`` (360) -- a stratified 80/20 split
+    that is disjoint and covers all 1,797 images -- or ``"all"``. ``seed`` fixes both the
+    split and each image's phrasing; the book always uses ``seed=0``. ``lang``: ``"en"``
+    or ``"zh"``. Image *i* gets the same caption whichever split it lands in.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    images, labels, attributes = _digits()
+    idx = _split_indices(labels, seed)[split]
+    captions = [
+        describe(int(labels[i]), int(attributes["thickness"][i]), int(attributes["slant"][i]), lang,
+                 np.random.default_rng([seed, int(i)]))
+        for i in idx
+    ]
+    return PairedDataset(
+        inputs=images[idx], captions=captions, labels=labels[idx],
+        attributes={k: v[idx] for k, v in attributes.items()}, indices=idx, modality="image", lang=lang,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The history of the field, as data (book: Part 1 timeline)
+# --------------------------------------------------------------------------------------
+class Milestone(NamedTuple):
+    year: int
+    event: str
+    strand: str
+    cite: str  # key in book/references.bib
+
+
+def load_milestones() -> list[Milestone]:
+    """The milestones behind the Part 1 timeline, from the CSV shipped inside the package."""
+    text = resources.files("crossmodal_lib").joinpath("resources/milestones.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(text.splitlines())
+    return [Milestone(int(r["year"]), r["event"], r["strand"], r["cite"]) for r in rows]

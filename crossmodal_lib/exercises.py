@@ -1,0 +1,111 @@
+"""Auto-checked exercises: pass your answer, get feedback (book: the exercises of each part).
+
+Each ``check_*`` function returns a :class:`Feedback` that is truthy when the answer is
+right and whose message says *why* when it is not -- pointing at the usual mistake where
+one is recognisable. In a notebook the feedback displays itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .data import load_digit_pairs, shear_images, slant
+
+__all__ = ["Feedback", "check_chance_recall", "check_late_fusion", "check_slant"]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    correct: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __str__(self) -> str:
+        return ("✅ Correct. " if self.correct else "❌ Not yet. ") + self.message
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def _call(fn: Callable, *args: object) -> tuple[torch.Tensor | None, str]:
+    try:
+        out = fn(*args)
+    except Exception as exc:  # noqa: BLE001 -- the student's code may raise anything
+        return None, f"your function raised {type(exc).__name__}: {exc}"
+    try:
+        return torch.as_tensor(out, dtype=torch.float32).reshape(-1), ""
+    except Exception:  # noqa: BLE001
+        return None, f"your function returned {type(out).__name__}, which is not a number or an array of numbers"
+
+
+# ---------------------------------------------------------------- Part 1 ----------------
+def check_slant(fn: Callable[[torch.Tensor], object]) -> Feedback:
+    """Part 1: ``fn(image [8, 8]) -> float`` must compute the moment-based slant (positive = right)."""
+    images = load_digit_pairs("test").inputs[:8, 0]
+    leaning_right = shear_images(images[:1, None], 0.6)[0, 0]
+    cases = [leaning_right, *images]
+    expected = slant(torch.stack(cases))
+    got = []
+    for img in cases:
+        value, err = _call(fn, img.clone())
+        if err:
+            return Feedback(False, err)
+        if value.numel() != 1:
+            return Feedback(False, f"return one number per image, got {value.numel()} numbers")
+        got.append(value.item())
+    got_t = torch.tensor(got)
+    if torch.allclose(got_t, expected, atol=1e-4):
+        return Feedback(True, "your slant matches the library's on 9 images, including one sheared to lean right.")
+    if torch.allclose(got_t, -expected, atol=1e-4):
+        return Feedback(False, "your values have the wrong sign. Rows grow *downwards*, so a stroke whose top "
+                               "leans right has a negative slope dc/dr; slant is -mu11/mu02.")
+    if torch.allclose(got_t, 1 / expected, rtol=1e-3):
+        return Feedback(False, "you computed the reciprocal: divide by mu02 = sum (r - r_bar)^2 I, the spread along "
+                               "the *rows*, not the other way round.")
+    return Feedback(False, f"for an image sheared to lean right the slant should be {expected[0]:.4f}, you returned "
+                           f"{got[0]:.4f}. Check the centroid (intensity-weighted) and the central moments.")
+
+
+# ---------------------------------------------------------------- Part 2 ----------------
+def check_chance_recall(answer: float, n: int = 360, k: int = 10) -> Feedback:
+    """Part 2: the expected Recall@k of a random ranking of ``n`` candidates with one correct item."""
+    expected = k / n
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return Feedback(False, f"give a number, got {answer!r}")
+    if abs(value - expected) < 1e-3:
+        return Feedback(True, f"a random ranking puts the partner in the top {k} with probability k/n = {expected:.4f}.")
+    if abs(value - 1 / n) < 1e-6:
+        return Feedback(False, f"1/n is the chance of rank 1 exactly (Recall@1); Recall@{k} asks for any of the top {k} slots.")
+    return Feedback(False, f"the partner's rank is uniform on 1..{n}; what is P(rank <= {k})?")
+
+
+def check_late_fusion(fn: Callable[[torch.Tensor, torch.Tensor], object]) -> Feedback:
+    """Part 2: ``fn(logits_img, logits_txt) -> fused probabilities [B, C]`` by the product rule."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = 3 * torch.randn(200, 10, generator=gen), 3 * torch.randn(200, 10, generator=gen)
+    pa, pb = a.softmax(1), b.softmax(1)
+    expected = (pa * pb) / (pa * pb).sum(1, keepdim=True)
+    got, err = _call(fn, a.clone(), b.clone())
+    if err:
+        return Feedback(False, err)
+    if got.numel() != expected.numel():
+        return Feedback(False, f"return a [B, C] array of probabilities: expected {expected.numel()} numbers, got {got.numel()}")
+    got = got.reshape(expected.shape)
+    if torch.allclose(got, expected, atol=1e-5):
+        return Feedback(True, "p(y|x,t) is proportional to p_img(y|x) p_txt(y|t), renormalised over the classes "
+                              "(equivalently softmax(logits_img + logits_txt)).")
+    if torch.allclose(got, pa * pb, atol=1e-5):
+        return Feedback(False, "the product is right but the rows do not sum to 1: divide by the sum over classes.")
+    if torch.allclose(got, (pa + pb) / 2, atol=1e-5):
+        return Feedback(False, "that is the *sum* rule (average the probabilities). The exercise asks for the product rule.")
+    if not torch.allclose(got.sum(1), torch.ones(len(got)), atol=1e-4):
+        return Feedback(False, "each row should be a probability distribution over the 10 classes (sum to 1).")
+    agree = (got.argmax(1) == expected.argmax(1)).float().mean().item()
+    return Feedback(False, f"your fused distribution differs from the product rule; its arg-max agrees on {agree:.0%} of rows.")

@@ -1,0 +1,128 @@
+"""Figures for the book, readable in light and dark mode (opaque white backgrounds).
+
+* :func:`use_book_style` -- one matplotlib style for every chapter (colour-blind-safe palette).
+* :func:`show_images` -- a grid of images with wrapped captions (Latin script; show Chinese
+  captions as text, since matplotlib's default fonts have no CJK glyphs).
+* :func:`plot_timeline` -- the Part 1 history figure, drawn from :func:`~crossmodal_lib.data.load_milestones`.
+* :func:`plot_history` -- per-epoch curves returned by :func:`~crossmodal_lib.training.train`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+__all__ = ["OKABE_ITO", "plot_history", "plot_timeline", "scatter_images", "show_images", "use_book_style"]
+
+#: Okabe & Ito's palette, distinguishable with the common forms of colour blindness.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+
+def use_book_style() -> None:
+    """Opaque white figures (so dark-mode readers see black on white), larger fonts, Okabe-Ito colours."""
+    plt.rcParams.update({
+        "figure.facecolor": "white",
+        "axes.facecolor": "white",
+        "savefig.facecolor": "white",
+        "figure.dpi": 100,
+        "font.size": 11,
+        "axes.titlesize": 11,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.prop_cycle": plt.cycler(color=OKABE_ITO),
+    })
+
+
+def show_images(images: torch.Tensor | np.ndarray, captions: Sequence[str] | None = None, *, ncols: int = 6,
+                width: int = 22, size: float = 1.9, cmap: str = "gray_r") -> Figure:
+    """Grid of ``[N, 1, H, W]`` or ``[N, H, W]`` images (values in [0, 1]), ink dark on white."""
+    x = torch.as_tensor(images).detach().cpu().float()
+    if x.dim() == 4:
+        x = x[:, 0]
+    if x.dim() != 3 or len(x) == 0:
+        raise ValueError(f"expected a non-empty batch of images [N, 1, H, W] or [N, H, W], got {tuple(x.shape)}")
+    if captions is not None and len(captions) != len(x):
+        raise ValueError(f"mismatched pairs: {len(x)} images but {len(captions)} captions")
+    n = len(x)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    lines = 0 if captions is None else max(len(textwrap.wrap(c, width)) for c in captions)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, nrows * (size + 0.22 * lines)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(x[i].numpy(), cmap=cmap, vmin=0, vmax=1)
+            if captions is not None:
+                ax.set_title("\n".join(textwrap.wrap(captions[i], width)), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_timeline(milestones: Sequence, *, ax: plt.Axes | None = None) -> Figure:
+    """One row per milestone (oldest at the top): a dot at its year, coloured by strand."""
+    items = sorted(milestones, key=lambda m: m.year)
+    strands = list(dict.fromkeys(m.strand for m in items))
+    colour = {s: OKABE_ITO[i % len(OKABE_ITO)] for i, s in enumerate(strands)}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.38 * len(items) + 1.2))
+    lo, hi = items[0].year, items[-1].year
+    for row, m in enumerate(items):
+        y = len(items) - row
+        ax.plot([lo - 5, m.year], [y, y], color="0.85", lw=0.8, zorder=1)
+        ax.scatter(m.year, y, s=60, color=colour[m.strand], zorder=3, label=m.strand)
+        right = m.year < 1995  # early, sparse years: label to the right; the crowded recent ones to the left
+        ax.annotate(f"{m.year}  {m.event}" if right else f"{m.event}  {m.year}", (m.year, y),
+                    xytext=(8 if right else -8, 0), textcoords="offset points",
+                    ha="left" if right else "right", va="center", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), loc="lower left", fontsize=9, frameon=False)
+    ax.set_yticks([])
+    ax.set_xlim(lo - 6, hi + 4)
+    ax.set_xlabel("year")
+    ax.grid(axis="y", visible=False)
+    ax.spines["left"].set_visible(False)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def plot_history(history: Mapping[str, Sequence[float]], *, ax: plt.Axes | None = None, title: str | None = None) -> Figure:
+    """Line plot of each per-epoch series in ``history`` against the epoch number."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    for name, values in history.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("epoch")
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def scatter_images(x: Sequence[float], y: Sequence[float], images: torch.Tensor, *, ax: plt.Axes | None = None,
+                   zoom: float = 2.2, cmap: str = "gray_r") -> Figure:
+    """Place each ``[N, 1, H, W]`` image as a thumbnail at its point (x_i, y_i)."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    imgs = torch.as_tensor(images).detach().cpu().float().reshape(len(images), *images.shape[-2:])
+    if not len(x) == len(y) == len(imgs):
+        raise ValueError(f"mismatched lengths: {len(x)} x, {len(y)} y, {len(imgs)} images")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(x, y, s=0)  # sets the data limits
+    for xi, yi, img in zip(x, y, imgs):
+        box = OffsetImage(img.numpy(), cmap=cmap, zoom=zoom, norm=plt.Normalize(0, 1))
+        ax.add_artist(AnnotationBbox(box, (xi, yi), frameon=True, pad=0.05, bboxprops={"edgecolor": "0.7"}))
+    pad_x, pad_y = 0.08 * np.ptp(x), 0.08 * np.ptp(y)
+    ax.set_xlim(x.min() - pad_x, x.max() + pad_x)
+    ax.set_ylim(y.min() - pad_y, y.max() + pad_y)
+    return ax.figure
