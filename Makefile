@@ -1,0 +1,44 @@
+# The two commands of the README's quick start are `make book` and `make test`.
+# Both create (or reuse) a virtual environment and install what is needed first.
+# An already active virtual environment ($VIRTUAL_ENV) is used instead of .venv.
+PYTHON ?= python3
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else
+VENV := .venv
+endif
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.crossmodal-installed
+BUILD_FLAGS := -W -n --keep-going
+
+.PHONY: install book test test-lib test-notebooks test-book benchmark lab clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build the website into _build/html, executing every notebook (warnings are errors).
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . $(BUILD_FLAGS)
+
+## Run every test: library unit tests, nbval over every notebook, and the website build check.
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-lib: $(STAMP)
+	$(PY) -m pytest -m "not notebooks and not book"
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/notebooks.py
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab book/
+
+clean:
+	rm -rf _build .pytest_cache
