@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.crossmodal-installed
 BUILD_FLAGS := -W -n --keep-going
 
-.PHONY: install book test test-lib test-notebooks test-book benchmark lab clean
+.PHONY: install book test test-lib benchmark golden lab clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,7 @@ lab: $(STAMP)
 
 clean:
 	rm -rf _build .pytest_cache
+
+## Re-record the reference outputs of the `# NBVAL_CHECK_OUTPUT` cells (review the diff!).
+golden: $(STAMP)
+	$(PY) scripts/update_golden.py

@@ -1,0 +1,41 @@
+"""Every auto-checker accepts a right answer and explains a wrong one."""
+
+import torch
+
+from crossmodal_lib import data, exercises
+
+
+def test_check_slant_right_and_wrong():
+    assert exercises.check_slant(lambda img: data.slant(img).item())
+    wrong_sign = exercises.check_slant(lambda img: -data.slant(img).item())
+    assert not wrong_sign and "wrong sign" in wrong_sign.message
+    reciprocal = exercises.check_slant(lambda img: 1 / data.slant(img).item())
+    assert not reciprocal and "reciprocal" in reciprocal.message
+    crash = exercises.check_slant(lambda img: img.foo)
+    assert not crash and "raised AttributeError" in crash.message
+    vector = exercises.check_slant(lambda img: img.sum(0))
+    assert not vector and "one number" in vector.message
+
+
+def test_check_chance_recall_right_and_wrong():
+    assert exercises.check_chance_recall(10 / 360)
+    assert "Recall@1" in exercises.check_chance_recall(1 / 360).message
+    assert not exercises.check_chance_recall(0.5)
+    assert "give a number" in exercises.check_chance_recall("ten").message
+
+
+def test_check_late_fusion_right_and_wrong():
+    assert exercises.check_late_fusion(lambda a, b: torch.softmax(a + b, 1))
+    unnormalised = exercises.check_late_fusion(lambda a, b: a.softmax(1) * b.softmax(1))
+    assert not unnormalised and "sum to 1" in unnormalised.message
+    sum_rule = exercises.check_late_fusion(lambda a, b: (a.softmax(1) + b.softmax(1)) / 2)
+    assert not sum_rule and "sum* rule" in sum_rule.message
+    max_rule = exercises.check_late_fusion(lambda a, b: torch.maximum(a.softmax(1), b.softmax(1)))
+    assert not max_rule and "probability distribution" in max_rule.message
+    shape = exercises.check_late_fusion(lambda a, b: (a + b).argmax(1))
+    assert not shape and "[B, C]" in shape.message
+
+
+def test_feedback_displays_its_verdict():
+    good, bad = exercises.Feedback(True, "fine"), exercises.Feedback(False, "hint")
+    assert str(good).startswith("✅") and str(bad).startswith("❌") and "hint" in bad._repr_markdown_()

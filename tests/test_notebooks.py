@@ -1,0 +1,103 @@
+"""The book's structure: toc <-> files, clean notebooks, Colab cells, golden outputs, exercises, citations."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[1]
+BOOK = ROOT / "book"
+sys.path.insert(0, str(ROOT / "scripts"))
+from update_golden import MARKER, checked_cells, source_hash  # noqa: E402
+
+import nbformat  # noqa: E402
+
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+CHAPTERS = [p for p in NOTEBOOKS if p.stem.startswith("part")]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for chapter in part.get("chapters", []):
+            files.append(chapter["file"])
+            files += [s["file"] for s in chapter.get("sections", [])]
+    return files
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def test_every_notebook_is_in_the_toc_and_every_entry_exists():
+    entries = toc_files()
+    listed = {e for e in entries}
+    for nb in NOTEBOOKS:
+        assert f"book/{nb.stem}" in listed, f"{nb.name} is not listed in _toc.yml"
+    for entry in entries:
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".ipynb", ".md")), f"_toc.yml lists missing {entry}"
+    assert len(entries) == len(set(entries)), "a page is listed twice"
+
+
+def test_toc_mirrors_the_source_parts_in_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    numbers = [int(m.group(1)) for p in toc["parts"] if (m := re.match(r"Part (\d)", p["caption"]))]
+    assert numbers == sorted(numbers) and numbers[:2] == [1, 2] and max(numbers) <= 8
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(path):
+    for i, cell in enumerate(read(path).cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"{path.name} cell {i} has stored outputs"
+            assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_the_library_for_colab(path):
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    first = read(path).cells[0]
+    assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", [])
+    assert "import crossmodal_lib" in first.source and "except ImportError" in first.source
+    assert f"git+{url}" in first.source, "the install URL must match _config.yml's repository.url"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_golden_outputs_match_the_checked_cells(path):
+    golden_file = ROOT / "tests" / "golden" / f"{path.stem}.json"
+    golden = json.loads(golden_file.read_text()) if golden_file.exists() else {}
+    cells = checked_cells(read(path))
+    assert set(golden) == {str(i) for i in cells}, f"run `make golden`: {MARKER} cells and {golden_file.name} differ"
+    for i, cell in cells.items():
+        entry = golden[str(i)]
+        assert entry["source_sha"] == source_hash(cell.source), f"cell {i} of {path.name} changed: run `make golden`"
+        assert entry["outputs"], f"cell {i} of {path.name} is checked but prints nothing"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_each_part_has_exercises_with_solutions_and_an_autocheck(path):
+    nb = read(path)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    exercises = re.findall(r"^:label: (ex-[\w-]+)", text, flags=re.M)
+    solutions = re.findall(r"^`{3,4}\{solution\} (ex-[\w-]+)", text, flags=re.M)
+    assert len(exercises) >= 3
+    assert sorted(exercises) == sorted(solutions), "every exercise needs exactly one solution"
+    assert re.search(r"exercises\.check_\w+\(", code), "at least one exercise per part is auto-checked"
+    assert len(checked_cells(nb)) >= 1, "each part checks at least one derived number with nbval"
+
+
+def test_every_citation_is_in_the_bibliography():
+    bib = (BOOK / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set()
+    for path in NOTEBOOKS:
+        for cell in read(path).cells:
+            for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", cell.source):
+                cited |= {k.strip() for k in group.split(",")}
+    assert cited, "the book cites nothing?"
+    assert cited <= keys, f"unknown citation keys: {sorted(cited - keys)}"
