@@ -28,7 +28,7 @@ def test_every_toc_page_is_rendered(built_site):
 @pytest.mark.book
 def test_outputs_citations_equations_and_exercises_render(built_site):
     html = (built_site / "book" / "part1_background.html").read_text(encoding="utf-8")
-    assert "train: 1437 pairs, test: 360 pairs" in html        # executed output is shown
+    assert "train: 1437 pairs, test: 360 pairs" in html       # executed output is shown
     assert "Hotelling, 1936" in html                           # citation resolved (author-year)
     assert 'class="math notranslate nohighlight"' in html      # display math handed to MathJax
     assert "(3)" in html and "eqno" in html                    # numbered equations
