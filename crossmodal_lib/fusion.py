@@ -75,7 +75,7 @@ def late_fusion(logits_img: torch.Tensor, logits_txt: torch.Tensor) -> torch.Ten
 def train_classifier(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, *, epochs: int = 40,
                      lr: float = 3e-3, batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0,
                      progress: bool = True, desc: str = "training") -> dict[str, list[float]]:
-    """Train ``model(*inputs) -> logits`` with cross-entropy on the library's device (:func:`fit`)."""
+    """Train ``model(*inputs) -> logits`` with cross-entropy on the library's device (:func:`~crossmodal_lib.training.fit`)."""
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(TensorDataset(*inputs, labels), batch_size=batch_size, shuffle=True, generator=gen)
 

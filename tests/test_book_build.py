@@ -21,7 +21,7 @@ def built_site():
 
 @pytest.mark.book
 def test_every_toc_page_is_rendered(built_site):
-    for page in ("book/intro", "book/part1_background", "book/part2_concepts", "book/references"):
+    for page in ("book/intro", "book/part1_background", "book/part2_concepts", "book/api", "book/references"):
         assert (built_site / f"{page}.html").exists(), page
 
 
