@@ -1,7 +1,9 @@
 """Paired data for the whole book, fully offline (book: Part 1, "A first look at our data").
 
-The images are scikit-learn's copy of the UCI handwritten digits (1,797 grey-scale images of
-8 x 8 pixels, values 0..16). We pair each image with a caption that says more than its label:
+The images are scikit-learn's copy of the UCI handwritten digits: the collection's test set,
+1,797 images written by 13 people. Each pixel counts the "on" pixels of a 4 x 4 block of a
+normalised 32 x 32 bitmap (values 0..16), so the total intensity measures the area the
+strokes cover. We pair each image with a caption that says more than its label:
 the caption names the digit *and* describes two visual attributes measured from that very
 image,
 
@@ -224,21 +226,25 @@ def erode_images(images: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 # Captions
 # --------------------------------------------------------------------------------------
-_EN_THICK = (("thin", "slim", "light"), ("medium", "regular", "average"), ("thick", "bold", "heavy"))
+# Thickness words always qualify "strokes" ("a seven with bold strokes"): put straight onto the
+# digit they would read as "an average nine" or "a light one".
+_EN_THICK = (("thin", "slim", "light"), ("medium", "regular", "medium-weight"), ("thick", "bold", "heavy"))
 _EN_SLANT_PHRASE = (
     ("leaning left", "slanted to the left", "tilted left"),
     ("upright", "standing straight", "not slanted"),
     ("leaning right", "slanted to the right", "tilted right"),
 )
-_EN_SLANT_ADJ = (("left-leaning", "left-slanted"), ("upright", "straight"), ("right-leaning", "right-slanted"))
+_EN_SLANT_ADJ = (("left-leaning", "left-slanted"), ("upright",), ("right-leaning", "right-slanted"))
 _EN_TEMPLATES = (
-    "{a_thick} {thick} {digit}, {slant_phrase}",
+    "{a_digit} {digit} with {thick} strokes, {slant_phrase}",
     "the digit {numeral}, written with {thick} strokes, {slant_phrase}",
     "{a_slant} {slant_adj} {digit} drawn with {thick} strokes",
-    "handwritten {digit}: {thick} strokes, {slant_phrase}",
+    "a handwritten {digit} with {thick} strokes, {slant_phrase}",
 )
-_ZH_THICK = (("细", "纤细", "较细"), ("中等粗细", "粗细适中", "不粗不细"), ("粗", "很粗", "较粗"))
-_ZH_SLANT = (("向左倾斜", "往左歪", "左倾"), ("端正", "直立", "没有倾斜"), ("向右倾斜", "往右歪", "右倾"))
+# Chinese: two-character predicates (很细, not a bare 细) and neutral direction words
+# (向左倾斜 rather than 左倾, which also reads as "leftist").
+_ZH_THICK = (("很细", "较细", "纤细"), ("中等粗细", "粗细适中", "不粗不细"), ("很粗", "较粗", "粗重"))
+_ZH_SLANT = (("向左倾斜", "往左斜", "歪向左边"), ("端正", "不歪", "很端正"), ("向右倾斜", "往右斜", "歪向右边"))
 _ZH_TEMPLATES = (
     "笔画{thick}的{digit}，写得{slant}",
     "数字{numeral}，笔画{thick}，{slant}",
@@ -275,7 +281,7 @@ def describe(digit: int, thickness: int, slant_level: int, lang: str = "en", rng
         thick = pick(_EN_THICK[thickness])
         slant_adj = pick(_EN_SLANT_ADJ[slant_level])
         return template.format(
-            a_thick=_article(thick), thick=thick, digit=digit_text, numeral=numeral,
+            a_digit=_article(digit_text), thick=thick, digit=digit_text, numeral=numeral,
             slant_phrase=pick(_EN_SLANT_PHRASE[slant_level]), a_slant=_article(slant_adj), slant_adj=slant_adj,
         )
     template = pick(_ZH_TEMPLATES)

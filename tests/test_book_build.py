@@ -38,3 +38,13 @@ def test_outputs_citations_equations_and_exercises_render(built_site):
     assert "??" not in html                                    # no unresolved reference
     refs = (built_site / "book" / "references.html").read_text(encoding="utf-8")
     assert "relations between two sets of variates" in refs.lower()
+
+
+@pytest.mark.book
+def test_library_reference_documents_the_public_functions(built_site):
+    api = (built_site / "book" / "api.html").read_text(encoding="utf-8")
+    for name in ("crossmodal_lib.data.slant", "crossmodal_lib.text.Vocabulary", "crossmodal_lib.training.fit",
+                 "crossmodal_lib.metrics.recall_at_k", "crossmodal_lib.exercises.check_slant"):
+        assert f'id="{name}"' in api, name
+    part1 = (built_site / "book" / "part1_background.html").read_text(encoding="utf-8")
+    assert "api.html#crossmodal_lib.data.shear_images" in part1  # text links into the reference

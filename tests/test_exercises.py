@@ -20,6 +20,7 @@ def test_check_slant_right_and_wrong():
 def test_check_chance_recall_right_and_wrong():
     assert exercises.check_chance_recall(10 / 360)
     assert "Recall@1" in exercises.check_chance_recall(1 / 360).message
+    assert "Recall@1" in exercises.check_chance_recall(0.0028).message  # rounded 1/n
     assert not exercises.check_chance_recall(0.5)
     assert "give a number" in exercises.check_chance_recall("ten").message
 
@@ -32,6 +33,8 @@ def test_check_late_fusion_right_and_wrong():
     assert not sum_rule and "sum* rule" in sum_rule.message
     max_rule = exercises.check_late_fusion(lambda a, b: torch.maximum(a.softmax(1), b.softmax(1)))
     assert not max_rule and "probability distribution" in max_rule.message
+    logs = exercises.check_late_fusion(lambda a, b: torch.log_softmax(a + b, 1))
+    assert not logs and "log-probabilities" in logs.message
     shape = exercises.check_late_fusion(lambda a, b: (a + b).argmax(1))
     assert not shape and "[B, C]" in shape.message
 

@@ -84,7 +84,9 @@ def test_each_part_has_exercises_with_solutions_and_an_autocheck(path):
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     exercises = re.findall(r"^:label: (ex-[\w-]+)", text, flags=re.M)
-    solutions = re.findall(r"^`{3,4}\{solution\} (ex-[\w-]+)", text, flags=re.M)
+    solutions = re.findall(r"^`{3,4}\{solution(?:-start)?\} (ex-[\w-]+)", text, flags=re.M)
+    starts, ends = text.count("{solution-start}"), text.count("{solution-end}")
+    assert starts == ends, "every {solution-start} needs a {solution-end}"
     assert len(exercises) >= 3
     assert sorted(exercises) == sorted(solutions), "every exercise needs exactly one solution"
     assert re.search(r"exercises\.check_\w+\(", code), "at least one exercise per part is auto-checked"
