@@ -8,6 +8,7 @@ one is recognisable. In a notebook the feedback displays itself.
 from __future__ import annotations
 
 from collections.abc import Callable
+import textwrap
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +27,8 @@ class Feedback:
         return self.correct
 
     def __str__(self) -> str:
-        return ("✅ Correct. " if self.correct else "❌ Not yet. ") + self.message
+        verdict = "✅ Correct. " if self.correct else "❌ Not yet. "
+        return textwrap.fill(verdict + self.message, width=88)
 
     def _repr_markdown_(self) -> str:
         return str(self)
