@@ -18,7 +18,7 @@ $(PY):
 
 $(STAMP): requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r requirements.txt -e .
+	$(PY) -m pip install -r requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
