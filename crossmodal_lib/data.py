@@ -37,7 +37,9 @@ __all__ = [
     "Milestone",
     "PairedDataset",
     "attribute_levels",
+    "concat_pairs",
     "describe",
+    "digit_prompts",
     "dilate_images",
     "erode_images",
     "ink",
@@ -286,6 +288,44 @@ def describe(digit: int, thickness: int, slant_level: int, lang: str = "en", rng
         )
     template = pick(_ZH_TEMPLATES)
     return template.format(thick=pick(_ZH_THICK[thickness]), slant=pick(_ZH_SLANT[slant_level]), digit=digit_text, numeral=numeral)
+
+
+def digit_prompts(lang: str = "en", per_level: int = 2, seed: int = 0) -> list[list[str]]:
+    """Several captions per digit for zero-shot classification (book: Part 3.1).
+
+    For each digit 0..9: ``per_level`` phrasings of every (thickness, slant) combination,
+    i.e. ``9 * per_level`` captions, drawn with the same generator as the dataset's captions.
+    Returns a list of 10 lists of strings.
+    """
+    rng = np.random.default_rng(seed)
+    return [[describe(d, t, s, lang, rng) for t in range(3) for s in range(3) for _ in range(per_level)]
+            for d in range(10)]
+
+
+def concat_pairs(*datasets: PairedDataset) -> PairedDataset:
+    """Stack datasets of the same modality, e.g. English and Chinese captions of the same images.
+
+    The result's ``lang`` is the common language, or ``"multi"`` if they differ.
+    """
+    if not datasets:
+        raise ValueError("concat_pairs needs at least one dataset")
+    modalities = {d.modality for d in datasets}
+    if len(modalities) > 1:
+        raise ValueError(f"cannot concatenate different modalities: {sorted(modalities)}")
+    keys = set(datasets[0].attributes)
+    if any(set(d.attributes) != keys for d in datasets):
+        raise ValueError("all datasets must have the same attributes")
+    langs = {d.lang for d in datasets}
+    has_indices = all(d.indices is not None for d in datasets)
+    return PairedDataset(
+        inputs=torch.cat([d.inputs for d in datasets]),
+        captions=[c for d in datasets for c in d.captions],
+        labels=torch.cat([d.labels for d in datasets]),
+        attributes={k: torch.cat([d.attributes[k] for d in datasets]) for k in keys},
+        indices=torch.cat([d.indices for d in datasets]) if has_indices else None,
+        modality=datasets[0].modality,
+        lang=langs.pop() if len(langs) == 1 else "multi",
+    )
 
 
 # --------------------------------------------------------------------------------------

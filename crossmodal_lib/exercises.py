@@ -15,7 +15,7 @@ import torch
 
 from .data import load_digit_pairs, shear_images, slant
 
-__all__ = ["Feedback", "check_chance_recall", "check_late_fusion", "check_slant"]
+__all__ = ["Feedback", "check_chance_recall", "check_info_nce", "check_late_fusion", "check_slant"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,44 @@ def check_late_fusion(fn: Callable[[torch.Tensor, torch.Tensor], object]) -> Fee
         return Feedback(False, "each row should be a probability distribution over the 10 classes (sum to 1).")
     agree = (got.argmax(1) == expected.argmax(1)).float().mean().item()
     return Feedback(False, f"your fused distribution differs from the product rule; its arg-max agrees on {agree:.0%} of rows.")
+
+
+# ---------------------------------------------------------------- Part 3.1 --------------
+def check_info_nce(fn: Callable[[torch.Tensor, float], object]) -> Feedback:
+    """Part 3.1: ``fn(sim [B, B], temperature) -> float``, the symmetric InfoNCE of a similarity matrix.
+
+    ``sim[i, j]`` is the cosine similarity of image i and caption j; pair i is (i, i).
+    """
+    from .embedding import info_nce
+
+    gen = torch.Generator().manual_seed(0)
+    sim = torch.rand(5, 5, generator=gen) * 2 - 1
+    sim[3] += 0.5  # an asymmetric matrix, so the two directions differ
+    tau = 0.5
+    eye = torch.eye(5)
+    expected = info_nce(eye, sim.T.contiguous(), 1 / tau).item()  # <e_i, sim[:, j]> = sim[i, j]
+    value, err = _call(fn, sim.clone(), tau)
+    if err:
+        return Feedback(False, err)
+    if value.numel() != 1:
+        return Feedback(False, f"return one number (the mean loss), got {value.numel()} numbers")
+    v = value.item()
+    if abs(v - expected) < 1e-4:
+        return Feedback(True, f"InfoNCE = {expected:.4f}: cross-entropy of sim / T with the diagonal as targets, "
+                              "averaged over both directions.")
+    logits = sim / tau
+    target = torch.arange(5)
+    one_way = torch.nn.functional.cross_entropy(logits, target).item()
+    other_way = torch.nn.functional.cross_entropy(logits.T, target).item()
+    if abs(v - one_way) < 1e-4 or abs(v - other_way) < 1e-4:
+        return Feedback(False, "that is only one direction (image-to-text or text-to-image). The symmetric loss "
+                               "averages both: the rows and the columns of the similarity matrix.")
+    no_temp = (torch.nn.functional.cross_entropy(sim, target) + torch.nn.functional.cross_entropy(sim.T, target)).item() / 2
+    if abs(v - no_temp) < 1e-4:
+        return Feedback(False, "you forgot the temperature: divide the similarities by T before the softmax.")
+    times_temp = (torch.nn.functional.cross_entropy(sim * tau, target)
+                  + torch.nn.functional.cross_entropy(sim.T * tau, target)).item() / 2
+    if abs(v - times_temp) < 1e-4:
+        return Feedback(False, "you multiplied by the temperature; the logits are sim / T (a small T sharpens).")
+    return Feedback(False, f"expected {expected:.4f}, got {v:.4f}. Each row i is a {5}-way classification whose "
+                           "correct class is i: loss_i = -log softmax(sim[i] / T)[i].")

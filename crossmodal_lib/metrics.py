@@ -11,9 +11,16 @@ counts any candidate of the query's class as correct.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
-__all__ = ["accuracy", "correct_matrix", "median_rank", "recall_at_k"]
+__all__ = [
+    "accuracy", "chance_map", "chance_recall_at_k", "correct_matrix", "mean_average_precision",
+    "median_rank", "recall_at_k", "retrieval_report", "zero_shot_classify",
+]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -67,3 +74,73 @@ def median_rank(sim: torch.Tensor, query_labels: torch.Tensor | None = None,
     """Median over queries of the rank of the first correct candidate (1 is perfect)."""
     ranks = _first_correct_rank(sim, correct_matrix(sim, query_labels, item_labels))
     return ranks.float().median().item()
+
+
+def mean_average_precision(sim: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor) -> float:
+    """mAP: average precision of each query's ranking (relevant = same label), averaged.
+
+    Computed by scikit-learn's ``label_ranking_average_precision_score``, which is exactly this
+    mean of per-query average precisions (ties count against the query).
+    """
+    from sklearn.metrics import label_ranking_average_precision_score
+
+    relevant = correct_matrix(sim, query_labels, item_labels)
+    if not relevant.any(dim=1).all():
+        raise ValueError("some query has no relevant candidate")
+    return float(label_ranking_average_precision_score(relevant.cpu().numpy(), sim.detach().cpu().double().numpy()))
+
+
+def chance_recall_at_k(n: int, k: int, m: int = 1) -> float:
+    """P(at least one of m relevant items is in the top k of a random ranking of n) = 1 - C(n-m, k)/C(n, k)."""
+    if not (1 <= m <= n and 1 <= k):
+        raise ValueError(f"need 1 <= m <= n and k >= 1, got n={n}, k={k}, m={m}")
+    return 1.0 - math.comb(n - m, k) / math.comb(n, k) if k <= n else 1.0
+
+
+def chance_map(n: int, m: int) -> float:
+    """Expected average precision of a random ranking of n items of which m are relevant.
+
+    A relevant item at rank r has, in expectation, (r-1)(m-1)/(n-1) relevant items above it, so
+    E[AP] = (1/n) * sum_r (1 + (r-1)(m-1)/(n-1)) / r = (H_n + (m-1)/(n-1) * (n - H_n)) / n,
+    with H_n the n-th harmonic number.
+    """
+    if not 1 <= m <= n:
+        raise ValueError(f"need 1 <= m <= n, got n={n}, m={m}")
+    h = sum(1.0 / r for r in range(1, n + 1))
+    return (h + ((m - 1) / (n - 1) if n > 1 else 0.0) * (n - h)) / n
+
+
+def retrieval_report(sim: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor,
+                     ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """Exact-pair and class-level Recall@K, median rank and mAP of one direction, with chance levels.
+
+    ``sim[i, j]``: query i vs candidate j; the exact partner of query i is candidate i.
+    Keys: ``R@K``, ``class R@K``, ``median rank``, ``mAP`` and ``chance ...`` for each.
+    """
+    n = sim.shape[1]
+    sizes = (item_labels[None, :] == query_labels[:, None]).sum(1).tolist()
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"R@{k}"] = recall_at_k(sim, k)
+        out[f"chance R@{k}"] = chance_recall_at_k(n, k)
+    for k in ks:
+        out[f"class R@{k}"] = recall_at_k(sim, k, query_labels, item_labels)
+        out[f"chance class R@{k}"] = float(np.mean([chance_recall_at_k(n, k, m) for m in sizes]))
+    out["median rank"] = median_rank(sim)
+    out["chance median rank"] = (n + 1) / 2
+    out["mAP"] = mean_average_precision(sim, query_labels, item_labels)
+    out["chance mAP"] = float(np.mean([chance_map(n, m) for m in sizes]))
+    return out
+
+
+def zero_shot_classify(input_emb: torch.Tensor, prompt_emb: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Predict a class per input by prompt ensembling; returns class scores ``[N, C]``.
+
+    ``input_emb``: ``[N, d]`` normalised. ``prompt_emb``: one ``[P_c, d]`` tensor of normalised
+    caption embeddings per class c. Each class is represented by the normalised mean of its
+    prompts' embeddings; the score is the cosine similarity to it.
+    """
+    if len(prompt_emb) == 0:
+        raise ValueError("need prompts for at least one class")
+    classes = torch.stack([torch.nn.functional.normalize(p.mean(0), dim=0) for p in prompt_emb])  # [C, d]
+    return input_emb @ classes.T

@@ -7,6 +7,8 @@ ids. We use one simple, fully transparent scheme for both languages:
   ``["the", "digit", "7", "bold"]``.
 * Chinese has no spaces between words, so it is split into characters (punctuation dropped):
   "笔画很粗的七" -> ``["笔", "画", "很", "粗", "的", "七"]``.
+* ``"multi"`` applies both rules to a caption in either language, for one vocabulary shared
+  by English and Chinese (cross-lingual retrieval, Part 3.1).
 
 :class:`Vocabulary` maps tokens to ids, with four reserved ids: ``<pad>`` = 0 (fills short
 captions in a batch), ``<unk>`` = 1 (unknown tokens, only when asked for), ``<bos>`` = 2 and
@@ -28,10 +30,11 @@ __all__ = ["PAD", "UNK", "BOS", "EOS", "Vocabulary", "tokenize"]
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 _EN_TOKEN = re.compile(r"[a-z]+|[0-9]")
+_MULTI_TOKEN = re.compile(r"[a-z]+|[0-9]|[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def tokenize(text: str, lang: str = "en") -> list[str]:
-    """Split a caption into tokens: words and digits (``"en"``) or characters (``"zh"``)."""
+    """Split a caption into tokens: words and digits (``"en"``), characters (``"zh"``), or both (``"multi"``)."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str caption, got {type(text).__name__}")
     if lang == "en":
@@ -39,7 +42,9 @@ def tokenize(text: str, lang: str = "en") -> list[str]:
     if lang == "zh":
         # keep letters and numbers (Unicode categories L*, N*); drop spaces and punctuation
         return [ch for ch in text if unicodedata.category(ch)[0] in "LN"]
-    raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+    if lang == "multi":
+        return _MULTI_TOKEN.findall(text.lower())
+    raise ValueError(f"lang must be 'en', 'zh' or 'multi', got {lang!r}")
 
 
 class Vocabulary:
@@ -120,7 +125,7 @@ class Vocabulary:
         """Ids back to text (special tokens dropped; English joined by spaces, Chinese by nothing)."""
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
         tokens = [self.itos[i] for i in ids if self.itos[i] not in SPECIALS]
-        return (" " if self.lang == "en" else "").join(tokens)
+        return ("" if self.lang == "zh" else " ").join(tokens)
 
     def bag_of_words(self, captions: Sequence[str], unknown: str = "error") -> torch.Tensor:
         """Token counts per caption, float32 ``[B, V]`` (column j counts token j)."""

@@ -222,3 +222,22 @@ def test_milestones_cite_the_bibliography():
     assert milestones[0].year == 1936 and len(milestones) >= 12
     assert all(m.cite in keys for m in milestones)
     assert [m.year for m in milestones] == sorted(m.year for m in milestones)
+
+
+def test_concat_pairs_keeps_alignment_and_marks_mixed_language():
+    en, zh = load_digit_pairs("test"), load_digit_pairs("test", lang="zh")
+    both = data.concat_pairs(en, zh)
+    assert len(both) == 720 and both.lang == "multi"
+    assert torch.equal(both.inputs[360:], en.inputs) and both.captions[360:] == zh.captions
+    assert torch.equal(both.indices[:360], both.indices[360:])
+    assert data.concat_pairs(en, en).lang == "en"
+    with pytest.raises(ValueError, match="at least one"):
+        data.concat_pairs()
+
+
+def test_digit_prompts_cover_every_attribute_combination():
+    prompts = data.digit_prompts("en", per_level=2)
+    assert len(prompts) == 10 and all(len(p) == 18 for p in prompts)
+    assert all(re.search(r"\b(seven|7)\b", c) for c in prompts[7])
+    zh = data.digit_prompts("zh", per_level=1)
+    assert all(("九" in c or "9" in c) for c in zh[9])

@@ -42,3 +42,19 @@ def test_check_late_fusion_right_and_wrong():
 def test_feedback_displays_its_verdict():
     good, bad = exercises.Feedback(True, "fine"), exercises.Feedback(False, "hint")
     assert str(good).startswith("✅") and str(bad).startswith("❌") and "hint" in bad._repr_markdown_()
+
+
+def test_check_info_nce_right_and_wrong():
+    import torch.nn.functional as F
+
+    def right(sim, tau):
+        t = torch.arange(len(sim))
+        return ((F.cross_entropy(sim / tau, t) + F.cross_entropy(sim.T / tau, t)) / 2).item()
+
+    assert exercises.check_info_nce(right)
+    one_way = exercises.check_info_nce(lambda sim, tau: F.cross_entropy(sim / tau, torch.arange(len(sim))).item())
+    assert not one_way and "only one direction" in one_way.message
+    no_temp = exercises.check_info_nce(lambda sim, tau: right(sim, 1.0))
+    assert not no_temp and "forgot the temperature" in no_temp.message
+    wrong = exercises.check_info_nce(lambda sim, tau: 0.0)
+    assert not wrong and "expected" in wrong.message

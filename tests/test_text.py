@@ -81,3 +81,9 @@ def test_bag_of_words_agrees_with_scikit_learn():
     cv = CountVectorizer(vocabulary=vocab.itos[4:], tokenizer=tokenize, lowercase=False, token_pattern=None)
     ours = vocab.bag_of_words(captions)[:, 4:]
     assert torch.equal(ours, torch.tensor(cv.transform(captions).toarray(), dtype=torch.float32))
+
+
+def test_multilingual_tokenizer_handles_both_scripts():
+    assert tokenize("a Seven, 笔画很粗 7", "multi") == ["a", "seven", "笔", "画", "很", "粗", "7"]
+    vocab = Vocabulary.build(["a thick seven", "笔画很粗的七"], lang="multi")
+    assert vocab.encode(["seven 粗"]).shape == (1, 2)
