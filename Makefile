@@ -35,6 +35,7 @@ test-lib: $(STAMP)
 	$(PY) -m pytest -m "not notebooks and not book"
 
 benchmark: $(STAMP)
+	$(PY) benchmarks/training.py
 	$(PY) benchmarks/notebooks.py
 
 lab: $(STAMP)
