@@ -254,7 +254,7 @@ class DualEncoder(nn.Module):
 
 def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Translate each ``[B, C, H, W]`` image by a random integer offset in [-max_shift, max_shift]
-    in each direction, filling with zeros (no wrap-around)."""
+    in each direction, filling with zeros (no wrap-around; ink pushed past the border is lost)."""
     b, _, h, w = x.shape
     padded = F.pad(x, (max_shift,) * 4)
     dy, dx = (torch.randint(0, 2 * max_shift + 1, (b,), device=x.device) for _ in range(2))
@@ -289,10 +289,14 @@ def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.dev
     ``loss``: ``"infonce"`` (default) or ``"triplet"`` (VSE++: the sum of hinges over all
     negatives for ``warmup_epochs``, then the hardest negative only). ``positives``:
     which other pairs in a batch are *not* negatives -- ``"pair"`` (none), ``"caption"``
-    (identical captions, default) or ``"class"`` (same label). The temperature is learned
-    unless ``learn_temperature=False``; it gets no weight decay. ``shift``: each training image
-    is translated by up to this many pixels (a different random shift every time it is seen),
-    which leaves its thickness and slant unchanged. The vocabulary is built from
+    (identical captions, default), ``"description"`` (same digit and attribute levels) or
+    ``"class"`` (same label). The temperature is fixed at ``temperature`` (default 0.3, which
+    Part 3.1 shows works better on this small dataset); with ``learn_temperature=True`` it is
+    learned from that starting value, without weight decay (``temperature=0.07`` gives CLIP's
+    setting). ``shift``: each training image is translated by up to this many pixels (a
+    different random shift every time it is seen). Digits touch the top and bottom rows, so a
+    shift crops a little ink and can move an image across a thickness or slant tercile: the
+    augmentation also adds some attribute noise. The vocabulary is built from
     ``pairs.captions`` unless given. Returns the model on the CPU in eval mode, with
     ``model.history`` (per-epoch ``loss`` and ``temperature``) and ``model.train_seconds``.
     """
