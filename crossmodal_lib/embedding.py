@@ -282,7 +282,7 @@ def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.dev
                        loss: str = "infonce", positives: str = "caption", dim: int = 32, hidden: int = 128,
                        epochs: int = 35, batch_size: int = 128, lr: float = 2e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, learn_temperature: bool = False, temperature: float = 0.3,
-                       class_weight: float = 0.0, warmup_epochs: int = 5, shift: int = 1,
+                       warmup_epochs: int = 5, shift: int = 1,
                        vocab: Vocabulary | None = None, progress: bool = True, desc: str | None = None) -> DualEncoder:
     """Train a :class:`DualEncoder` on paired data with the book's default settings.
 
@@ -311,19 +311,18 @@ def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.dev
     with torch.no_grad():
         model.log_scale.fill_(math.log(1 / temperature))
     model.log_scale.requires_grad_(learn_temperature)
-    labels_all = pairs.labels
     decay = [p for n, p in model.named_parameters() if n != "log_scale"]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": [model.log_scale], "weight_decay": 0.0}], lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(pairs.inputs, ids, groups, labels_all), batch_size=batch_size, shuffle=True,
+    loader = DataLoader(TensorDataset(pairs.inputs, ids, groups), batch_size=batch_size, shuffle=True,
                         generator=gen, drop_last=len(pairs) > batch_size)
 
     warmup_steps = warmup_epochs * len(loader)
     steps = [0]
 
     def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        x, t, g, y = batch
+        x, t, g = batch
         hardest = steps[0] >= warmup_steps
         steps[0] += 1
         if shift:
@@ -334,8 +333,6 @@ def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.dev
             value = info_nce(u, v, model.scale, pos)
         else:  # all negatives during warm-up: hardest-negative mining from scratch collapses
             value = triplet_loss(u, v, margin, hardest, pos)
-        if class_weight:
-            value = value + class_weight * info_nce(u, v, model.scale, positive_mask(len(y), groups=y))
         opt.zero_grad(set_to_none=True)
         if torch.isfinite(value):  # train() stops with a clear message otherwise
             value.backward()
