@@ -226,17 +226,21 @@ class DualEncoder(nn.Module):
         return self.log_scale.device
 
     @torch.no_grad()
-    def encode_inputs(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        if len(x) == 0:
-            raise ValueError("encode_inputs got an empty batch")
+    def _encode_batches(self, embed, items, batch_size: int) -> torch.Tensor:
+        """Apply ``embed`` to slices of ``items`` in eval mode; CPU result, training mode restored."""
         was_training = self.training
         self.eval()
-        out = torch.cat([self.embed_inputs(x[i:i + batch_size].to(self._device())).cpu()
-                         for i in range(0, len(x), batch_size)])
-        self.train(was_training)
-        return out
+        try:
+            return torch.cat([embed(items[i:i + batch_size]).cpu() for i in range(0, len(items), batch_size)])
+        finally:
+            self.train(was_training)
 
-    @torch.no_grad()
+    def encode_inputs(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Inputs ``[N, ...]`` -> ``[N, d]`` on the CPU, normalised, without gradients."""
+        if len(x) == 0:
+            raise ValueError("encode_inputs got an empty batch")
+        return self._encode_batches(lambda b: self.embed_inputs(b.to(self._device())), x, batch_size)
+
     def encode_texts(self, captions: Sequence[str], batch_size: int = 1024) -> torch.Tensor:
         """Captions -> ``[M, d]`` on the CPU. Unknown words raise ``ValueError`` naming them
         (see :meth:`crossmodal_lib.text.Vocabulary.ids`)."""
@@ -244,12 +248,8 @@ class DualEncoder(nn.Module):
             raise TypeError("encode_texts expects a list of captions; wrap a single caption in a list")
         if len(captions) == 0:
             raise ValueError("encode_texts got an empty list of captions")
-        was_training = self.training
-        self.eval()
-        out = torch.cat([self.embed_ids(self.vocab.encode(captions[i:i + batch_size]).to(self._device())).cpu()
-                         for i in range(0, len(captions), batch_size)])
-        self.train(was_training)
-        return out
+        return self._encode_batches(lambda b: self.embed_ids(self.vocab.encode(b).to(self._device())),
+                                    list(captions), batch_size)
 
 
 def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
