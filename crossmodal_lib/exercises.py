@@ -15,7 +15,7 @@ import torch
 
 from .data import load_digit_pairs, shear_images, slant
 
-__all__ = ["Feedback", "check_chance_recall", "check_info_nce", "check_late_fusion", "check_slant"]
+__all__ = ["Feedback", "check_chance_recall", "check_gan_optimum", "check_info_nce", "check_late_fusion", "check_slant"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,42 @@ def check_info_nce(fn: Callable[[torch.Tensor, float], object]) -> Feedback:
         return Feedback(False, "you multiplied by the temperature; the logits are sim / T (a small T sharpens).")
     return Feedback(False, f"expected {expected:.4f}, got {v:.4f}. Each row i is a {5}-way classification whose "
                            "correct class is i: loss_i = -log softmax(sim[i] / T)[i].")
+
+
+# ---------------------------------------------------------------- Part 3.2 --------------
+#: The two distributions of the Part 3.2 exercise, on the support {0, 1, 2, 3}.
+GAN_P_DATA = (0.5, 0.3, 0.2, 0.0)
+GAN_P_G = (0.1, 0.2, 0.3, 0.4)
+
+
+def check_gan_optimum(d_star: object, jsd: object) -> Feedback:
+    """Part 3.2: the optimal discriminator ``d_star`` (4 numbers) and JSD(p_data || p_g) in nats
+    for ``GAN_P_DATA`` and ``GAN_P_G``."""
+    import numpy as np
+
+    from .gan import jensen_shannon, optimal_discriminator
+
+    p, q = np.array(GAN_P_DATA), np.array(GAN_P_G)
+    want_d, want_j = optimal_discriminator(p, q), jensen_shannon(p, q)
+    try:
+        got_d = np.asarray(d_star, dtype=float).reshape(-1)
+        got_j = float(jsd)
+    except (TypeError, ValueError):
+        return Feedback(False, "give D* as 4 numbers (one per point of the support) and the JSD as one number")
+    if got_d.shape != (4,):
+        return Feedback(False, f"D* has one value per point of the support {{0, 1, 2, 3}}: 4 numbers, got {got_d.size}")
+    if np.allclose(got_d, q / (p + q), atol=1e-3):
+        return Feedback(False, "your D* is p_g / (p_data + p_g): that is the probability of *fake*. D outputs the "
+                               "probability that x is real.")
+    if not np.allclose(got_d, want_d, atol=1e-3):
+        return Feedback(False, "maximise p_data(x) log D + p_g(x) log(1 - D) separately at every x; the maximiser "
+                               f"is p_data / (p_data + p_g). At x = 0 that is {want_d[0]:.4f}.")
+    if abs(got_j - want_j / np.log(2)) < 1e-3:
+        return Feedback(False, "your JSD is in bits (log base 2); the book measures it in nats (natural log).")
+    if abs(got_j - (-np.log(4) + 2 * want_j)) < 1e-3:
+        return Feedback(False, "that is V(D*, G) = -log 4 + 2 JSD; solve for the JSD itself.")
+    if abs(got_j - want_j) < 1e-3:
+        return Feedback(True, f"D* = {np.round(want_d, 4).tolist()} and JSD = {want_j:.4f} nats. Where p_data is 0, "
+                              "D* is 0: D is sure anything there is fake.")
+    return Feedback(False, "D* is right. For the JSD, use the midpoint m = (p_data + p_g) / 2 and average "
+                           "KL(p_data || m) and KL(p_g || m); terms with zero probability contribute 0.")

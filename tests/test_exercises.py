@@ -58,3 +58,21 @@ def test_check_info_nce_right_and_wrong():
     assert not no_temp and "forgot the temperature" in no_temp.message
     wrong = exercises.check_info_nce(lambda sim, tau: 0.0)
     assert not wrong and "expected" in wrong.message
+
+
+def test_check_gan_optimum_right_and_wrong():
+    import numpy as np
+
+    p, q = np.array(exercises.GAN_P_DATA), np.array(exercises.GAN_P_G)
+    d = p / (p + q)
+    m = (p + q) / 2
+    kl = lambda a, b: sum(x * np.log(x / y) for x, y in zip(a, b) if x > 0)  # noqa: E731
+    jsd = (kl(p, m) + kl(q, m)) / 2
+    assert exercises.check_gan_optimum(d, jsd)
+    assert "probability of *fake*" in exercises.check_gan_optimum(1 - d, jsd).message
+    assert "bits" in exercises.check_gan_optimum(d, jsd / np.log(2)).message
+    assert "V(D*, G)" in exercises.check_gan_optimum(d, -np.log(4) + 2 * jsd).message
+    assert "midpoint" in exercises.check_gan_optimum(d, 0.3).message
+    assert "4 numbers" in exercises.check_gan_optimum(d[:3], jsd).message
+    assert "give D*" in exercises.check_gan_optimum("D", jsd).message
+    assert not exercises.check_gan_optimum(np.full(4, 0.5), jsd)

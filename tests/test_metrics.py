@@ -55,3 +55,45 @@ def test_shape_errors():
         metrics.recall_at_k(torch.zeros(2, 2), 1, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="no correct candidate"):
         metrics.recall_at_k(torch.zeros(1, 2), 1, torch.tensor([5]), torch.tensor([0, 1]))
+
+
+# ---------------------------------------------------------------- judging samples -------
+def test_judge_is_accurate_on_real_digits_and_checks_input():
+    from crossmodal_lib import data
+
+    train, test = data.load_digit_pairs("train"), data.load_digit_pairs("test")
+    judge = metrics.Judge(train.inputs, train.labels)
+    assert judge.accuracy(test.inputs, test.labels) >= 0.97
+    assert judge.features(test.inputs).shape == (360, 20)
+    assert judge.accuracy(torch.rand(200, 1, 8, 8), test.labels[:200]) < 0.5  # noise is not a digit
+    with pytest.raises(ValueError, match="expects inputs"):
+        judge.predict(torch.rand(3, 64))
+    with pytest.raises(ValueError, match="NaN"):
+        judge.predict(torch.full((2, 1, 8, 8), float("nan")))
+    with pytest.raises(ValueError, match="empty"):
+        judge.predict(torch.zeros(0, 1, 8, 8))
+
+
+def test_within_class_diversity_by_hand():
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    assert metrics.within_class_diversity(x, labels) == pytest.approx((5.0 + 0.0) / 2)
+    with pytest.raises(ValueError, match="at least two"):
+        metrics.within_class_diversity(x[:1], labels[:1])
+
+
+def test_frechet_distance_closed_form():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 3, generator=gen, dtype=torch.float64)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shift = torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64)
+    assert metrics.frechet_distance(a, a + shift) == pytest.approx(9.0, abs=1e-6)  # same covariance
+    # isotropic scale: tr(S + 4S - 2*2S) = tr(S) = 3 (for S ~ I)
+    assert metrics.frechet_distance(a, 2 * a) == pytest.approx(3.0, rel=0.1)
+    with pytest.raises(ValueError, match="expected features"):
+        metrics.frechet_distance(a, a[:, :2])
+
+
+def test_attribute_control_of_a_generator_that_ignores_the_caption():
+    flat = metrics.attribute_control(lambda caps: torch.full((len(caps), 1, 8, 8), 0.5), n=3)
+    assert flat["ink"].shape == (10, 3) and flat["thickness_ok"] == 0 and flat["slant_ok"] == 0
