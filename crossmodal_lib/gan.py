@@ -17,8 +17,9 @@ and stops there. This module has what the book derives and trains:
   for the 2-D toy problem (:func:`ring_of_gaussians`, :func:`train_toy_gan`).
 * :func:`train_conditional_gan`: the text-to-image GAN of the book. Captions are embedded by
   the frozen text tower of a Part 3.1 dual encoder; D also sees real images with mismatched
-  captions (the matching-aware loss of Reed et al., 2016); samples come from an exponential
-  moving average of G's weights.
+  captions (the matching-aware loss of Reed et al., 2016); a mode-seeking term (Mao et al.,
+  2019) keeps G from ignoring its noise; samples come from an exponential moving average of
+  G's weights.
 """
 
 from __future__ import annotations
@@ -225,11 +226,14 @@ def _check_cond(c: torch.Tensor | None, n: int, dim: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 def _fit_gan(g: Generator, d: Discriminator, x: torch.Tensor, c: torch.Tensor | None, *, loss: str,
              mismatch: float, epochs: int, batch_size: int, lr: float, ema_decay: float, seed: int,
-             device: torch.device, progress: bool, desc: str) -> tuple[nn.Module, dict[str, list[float]]]:
+             device: torch.device, progress: bool, desc: str, mode_seeking: float = 0.0) -> tuple[nn.Module, dict[str, list[float]]]:
     """Alternate one D step and one G step per batch; returns (EMA of G, per-epoch history).
 
     With a condition and ``mismatch > 0``, D's fake term is split: a fraction ``mismatch`` of it
-    scores real images paired with another example's caption (Reed et al., 2016).
+    scores real images paired with another example's caption (Reed et al., 2016). With
+    ``mode_seeking > 0`` G's loss adds ``mode_seeking / ratio``, where ratio is the mean absolute
+    difference between two images drawn for the same condition divided by that between their
+    noise vectors (eq. 3.2.7; MSGAN, Mao et al., 2019): noise that G ignores is penalised.
     """
     _check_loss(loss)
     if not 0 <= mismatch < 1:
@@ -259,6 +263,10 @@ def _fit_gan(g: Generator, d: Discriminator, x: torch.Tensor, c: torch.Tensor | 
             loss_d.backward()
             opt_d.step()
         loss_g = generator_loss(d(fake, cond), loss)
+        if mode_seeking > 0:  # MSGAN: penalise noise vectors that map to the same image
+            z2 = torch.randn_like(z)
+            ratio = (fake - g(z2, cond)).abs().mean() / (z - z2).abs().mean()
+            loss_g = loss_g + mode_seeking / (ratio + 1e-5)
         opt_g.zero_grad(set_to_none=True)
         if torch.isfinite(loss_g):
             loss_g.backward()
@@ -370,7 +378,7 @@ class ConditionalGAN(nn.Module):
 def train_conditional_gan(pairs: PairedDataset, *, seed: int = 0, device: torch.device | str | None = None,
                           text_model: DualEncoder | None = None, loss: str = "hinge",
                           conditioning: str = "projection", spectral_norm: bool = True, mismatch: float = 0.5,
-                          ema_decay: float = 0.995, z_dim: int = 32, hidden: int = 256, epochs: int = 120,
+                          mode_seeking: float = 0.02, ema_decay: float = 0.995, z_dim: int = 32, hidden: int = 256, epochs: int = 100,
                           batch_size: int = 64, lr: float = 4e-4, progress: bool = True) -> ConditionalGAN:
     """Train the book's text-to-image GAN on paired data (Part 3.2).
 
@@ -379,7 +387,9 @@ def train_conditional_gan(pairs: PairedDataset, *, seed: int = 0, device: torch.
     (same seed). Then G and D play the game of eq. 3.2.1 with the chosen ``loss`` (``"hinge"``,
     ``"nonsaturating"`` or ``"minimax"``), D conditioned by ``conditioning`` and optionally
     spectrally normalised, a fraction ``mismatch`` of D's negatives being real images with
-    another example's caption. Sampling uses the EMA of G's weights (decay ``ema_decay``).
+    another example's caption, and ``mode_seeking`` weighting the MSGAN term that stops G from
+    ignoring its noise (conditional mode collapse). Sampling uses the EMA of G's weights
+    (decay ``ema_decay``).
     Returns a :class:`ConditionalGAN` on the CPU in eval mode with ``.history`` and
     ``.train_seconds`` (GAN training only).
     """
@@ -396,7 +406,7 @@ def train_conditional_gan(pairs: PairedDataset, *, seed: int = 0, device: torch.
     start = time.perf_counter()
     ema, history = _fit_gan(g, d, pairs.inputs.float(), cond, loss=loss, mismatch=mismatch, epochs=epochs,
                             batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, device=device,
-                            progress=progress, desc=f"conditional GAN ({loss})")
+                            progress=progress, desc=f"conditional GAN ({loss})", mode_seeking=mode_seeking)
     model = ConditionalGAN(text_model, ema.cpu(), d.cpu())
     model.train_seconds = time.perf_counter() - start
     model.history = history

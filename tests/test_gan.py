@@ -168,6 +168,13 @@ def test_conditional_gan_reaches_the_book_quality(trained):
     assert judge.accuracy(fake, test.labels) >= 0.95
     ratio = metrics.within_class_diversity(fake, test.labels) / metrics.within_class_diversity(test.inputs, test.labels)
     assert ratio >= 0.7
+    # ... and the noise matters: the spread among images of one caption is comparable to that of
+    # real images sharing a description (conditional mode collapse would give near 0)
+    keys = torch.stack([test.labels, test.attributes["thickness"], test.attributes["slant"]], 1)
+    same_description = torch.unique(keys, dim=0, return_inverse=True)[1]
+    per_caption = torch.cat([trained.generate([c] * 8, seed=i) for i, c in enumerate(test.captions[:60])])
+    spread = metrics.within_class_diversity(per_caption, torch.arange(60).repeat_interleave(8))
+    assert spread >= 0.5 * metrics.within_class_diversity(test.inputs, same_description)
     control = metrics.attribute_control(lambda c: trained.generate(c, seed=1), n=20)
     assert control["thickness_ok"] >= 8 and control["slant_ok"] >= 8
 
