@@ -9,6 +9,7 @@ One module per idea, each naming the book section it implements:
 ``fusion``         early and late fusion (Part 2)
 ``embedding``      shared spaces: CCA, InfoNCE, triplet, the dual encoder (Part 3.1)
 ``gan``            generative adversarial networks, text-to-image (Part 3.2)
+``vae``            variational autoencoders, the multimodal VAE (Part 3.3)
 ``metrics``        accuracy, Recall@K, median rank
 ``training``       seed, device, training loop with a NaN guard, checkpoints
 ``plotting``       figures readable in light and dark mode
@@ -16,7 +17,7 @@ One module per idea, each naming the book section it implements:
 =================  ==================================================================
 """
 
-from . import data, embedding, encoders, exercises, fusion, gan, metrics, plotting, text, training
+from . import data, embedding, encoders, exercises, fusion, gan, metrics, plotting, text, training, vae
 from .data import PairedDataset, load_digit_pairs
 from .text import Vocabulary, tokenize
 from .training import fit, get_device, load_checkpoint, save_checkpoint, set_seed, train
@@ -26,5 +27,5 @@ __version__ = "0.1.0"
 __all__ = [
     "PairedDataset", "Vocabulary", "data", "embedding", "encoders", "exercises", "fit", "fusion", "gan",
     "get_device", "load_checkpoint", "load_digit_pairs", "metrics", "plotting", "save_checkpoint",
-    "set_seed", "text", "tokenize", "train", "training",
+    "set_seed", "text", "tokenize", "train", "training", "vae",
 ]

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 __all__ = [
     "ATTRIBUTE_LEVELS",
     "DIGIT_NAMES",
+    "ParsedCaption",
+    "parse_caption",
     "Milestone",
     "PairedDataset",
     "attribute_levels",
@@ -300,6 +302,50 @@ def digit_prompts(lang: str = "en", per_level: int = 2, seed: int = 0) -> list[l
     rng = np.random.default_rng(seed)
     return [[describe(d, t, s, lang, rng) for t in range(3) for s in range(3) for _ in range(per_level)]
             for d in range(10)]
+
+
+class ParsedCaption(NamedTuple):
+    digit: int | None
+    thickness: int | None
+    slant: int | None
+
+
+def parse_caption(caption: str, lang: str = "en") -> ParsedCaption:
+    """Read back the digit and attribute levels a caption states; ``None`` where it states none
+    or contradicts itself (two digits, two thickness levels...).
+
+    The inverse of :func:`describe`, used to score *generated* captions (Part 3.3): a caption
+    counts as naming digit d only if it names d and no other digit.
+    """
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    if not isinstance(caption, str):
+        raise TypeError(f"caption must be a str, got {type(caption).__name__}")
+    text = caption.lower()
+
+    def found(levels: tuple[tuple[str, ...], ...], s: str) -> int | None:
+        hits = {lvl for lvl, words in enumerate(levels) for w in words if _contains(s, w, lang)}
+        return hits.pop() if len(hits) == 1 else None
+
+    if lang == "en":
+        slant_words = tuple(a + b for a, b in zip(_EN_SLANT_PHRASE, _EN_SLANT_ADJ))
+        thick, slant_level = found(_EN_THICK, text), found(slant_words, text)
+        names = DIGIT_NAMES["en"]
+        digits = {d for d in range(10) if _contains(text, names[d], lang) or _contains(text, str(d), lang)}
+    else:
+        thick, slant_level = found(_ZH_THICK, text), found(_ZH_SLANT, text)
+        rest = text.replace("一个", "")  # "a", not the digit one
+        digits = {d for d in range(10) if DIGIT_NAMES["zh"][d] in rest or str(d) in rest}
+    return ParsedCaption(digits.pop() if len(digits) == 1 else None, thick, slant_level)
+
+
+def _contains(text: str, phrase: str, lang: str) -> bool:
+    """Whole-word containment for English (so "thin" does not match "thinner"), substring for Chinese."""
+    if lang != "en":
+        return phrase in text
+    import re
+
+    return re.search(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", text) is not None
 
 
 def concat_pairs(*datasets: PairedDataset) -> PairedDataset:

@@ -15,7 +15,7 @@ import torch
 
 from .data import load_digit_pairs, shear_images, slant
 
-__all__ = ["Feedback", "check_chance_recall", "check_gan_optimum", "check_info_nce", "check_late_fusion", "check_slant"]
+__all__ = ["Feedback", "check_chance_recall", "check_gan_optimum", "check_product_of_experts", "check_info_nce", "check_late_fusion", "check_slant"]
 
 
 @dataclass(frozen=True)
@@ -194,3 +194,35 @@ def check_gan_optimum(d_star: object, jsd: object) -> Feedback:
                               "D* is 0: D is sure anything there is fake.")
     return Feedback(False, "D* is right. For the JSD, use the midpoint m = (p_data + p_g) / 2 and average "
                            "KL(p_data || m) and KL(p_g || m); terms with zero probability contribute 0.")
+
+
+# ---------------------------------------------------------------- Part 3.3 --------------
+#: The two 1-D Gaussian experts of the Part 3.3 exercise, as (mean, variance).
+POE_EXPERTS = ((1.0, 0.5), (-2.0, 2.0))
+
+
+def check_product_of_experts(mean: object, variance: object) -> Feedback:
+    """Part 3.3: mean and variance of the MVAE posterior p(z) q1(z) q2(z) for ``POE_EXPERTS``
+    and the prior N(0, 1)."""
+    (m1, v1), (m2, v2) = POE_EXPERTS
+    try:
+        mean, variance = float(mean), float(variance)
+    except (TypeError, ValueError):
+        return Feedback(False, "give the mean and the variance as two numbers")
+    precision = 1 / v1 + 1 / v2 + 1.0
+    want_m, want_v = (m1 / v1 + m2 / v2) / precision, 1 / precision
+    no_prior_p = 1 / v1 + 1 / v2
+    if abs(mean - want_m) < 1e-3 and abs(variance - want_v) < 1e-3:
+        return Feedback(True, f"precisions add (2 + 0.5 + 1 = {precision:g}), so the variance is {want_v:.4f}, and "
+                              f"the mean is the precision-weighted mean of 1, -2 and the prior's 0: {want_m:.4f}.")
+    if abs(mean - (m1 / v1 + m2 / v2) / no_prior_p) < 1e-3 and abs(variance - 1 / no_prior_p) < 1e-3:
+        return Feedback(False, "that is the product of the two experts alone. The MVAE posterior also multiplies "
+                               "in the prior N(0, 1), one more expert with mean 0 and precision 1.")
+    if abs(mean - (m1 + m2) / 2) < 1e-3 or abs(mean - (m1 + m2) / 3) < 1e-3:
+        return Feedback(False, "a product of Gaussians weights each mean by its *precision* (1 / variance), "
+                               "not equally: the confident expert (variance 0.5) counts four times as much.")
+    if abs(variance - want_v) < 1e-3:
+        return Feedback(False, f"the variance is right. The mean is sum(mu_i / var_i) / sum(1 / var_i) over all "
+                               "three experts, the prior included.")
+    return Feedback(False, "multiply the densities and complete the square: precisions (1 / variance) add, and the "
+                           "mean is the precision-weighted average of the means.")

@@ -241,3 +241,19 @@ def test_digit_prompts_cover_every_attribute_combination():
     assert all(re.search(r"\b(seven|7)\b", c) for c in prompts[7])
     zh = data.digit_prompts("zh", per_level=1)
     assert all(("九" in c or "9" in c) for c in zh[9])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_parse_caption_inverts_describe(lang):
+    pairs = data.load_digit_pairs("all", lang=lang)
+    for c, y, t, s in zip(pairs.captions, pairs.labels, pairs.attributes["thickness"], pairs.attributes["slant"]):
+        assert data.parse_caption(c, lang) == (int(y), int(t), int(s)), c
+
+
+def test_parse_caption_refuses_to_guess():
+    assert data.parse_caption("a seven or a one") == (None, None, None)
+    assert data.parse_caption("a thin thick 7") == (7, None, None)
+    assert data.parse_caption("a thinner 7") == (7, None, None)  # whole words only
+    assert data.parse_caption("一个向左倾斜的七", "zh") == (7, None, 0)  # 一个 is "a", not the digit one
+    with pytest.raises(ValueError, match="lang"):
+        data.parse_caption("a seven", "fr")

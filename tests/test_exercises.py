@@ -76,3 +76,15 @@ def test_check_gan_optimum_right_and_wrong():
     assert "4 numbers" in exercises.check_gan_optimum(d[:3], jsd).message
     assert "give D*" in exercises.check_gan_optimum("D", jsd).message
     assert not exercises.check_gan_optimum(np.full(4, 0.5), jsd)
+
+
+def test_check_product_of_experts_right_and_wrong():
+    precision = 1 / 0.5 + 1 / 2.0 + 1.0
+    mean, var = (1.0 / 0.5 - 2.0 / 2.0) / precision, 1 / precision
+    assert exercises.check_product_of_experts(mean, var)
+    no_prior = exercises.check_product_of_experts((1.0 / 0.5 - 2.0 / 2.0) / 2.5, 1 / 2.5)
+    assert not no_prior and "prior" in no_prior.message
+    assert "precision" in exercises.check_product_of_experts(-0.5, var).message
+    assert "variance is right" in exercises.check_product_of_experts(0.1, var).message
+    assert "two numbers" in exercises.check_product_of_experts("a", var).message
+    assert not exercises.check_product_of_experts(0.0, 1.0)
