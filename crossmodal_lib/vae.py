@@ -41,6 +41,7 @@ __all__ = [
     "PIXEL_COUNTS",
     "BagOfWords",
     "CaptionDecoder",
+    "ConditionalVAE",
     "GaussianEncoder",
     "ImageFeatures",
     "ImageVAE",
@@ -52,6 +53,7 @@ __all__ = [
     "pixel_baseline",
     "product_of_experts",
     "reparameterize",
+    "train_conditional_vae",
     "train_multimodal_vae",
     "train_vae",
 ]
@@ -227,14 +229,22 @@ def train_vae(inputs: torch.Tensor, *, latent_dim: int = 16, beta: float = 1.0, 
     eval mode, with ``.history`` (per-epoch ``loss`` = -ELBO/image, ``rec``, ``kl``) and ``.train_seconds``."""
     _check_images(inputs)
     set_seed(seed)
+    model = ImageVAE(latent_dim, hidden, inputs.shape[1:])
+    return _fit_vae(model, (inputs,), lambda x: model.elbo(x, beta), epochs=epochs, batch_size=batch_size, lr=lr,
+                    seed=seed, device=device, progress=progress, desc=f"VAE (beta={beta:g})")
+
+
+def _fit_vae(model: nn.Module, tensors: tuple[torch.Tensor, ...], elbo_fn, *, epochs: int, batch_size: int,
+             lr: float, seed: int, device: torch.device | str | None, progress: bool, desc: str) -> nn.Module:
+    """Adam on -mean(elbo_fn(*batch)[0]); elbo_fn returns (elbo, rec, kl), each ``[B]``."""
     device = torch.device(device) if device is not None else get_device()
-    model = ImageVAE(latent_dim, hidden, inputs.shape[1:]).to(device).train()
+    model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(inputs), batch_size=batch_size, shuffle=True,
+    loader = DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
 
-    def step(batch: tuple[torch.Tensor]) -> dict[str, torch.Tensor]:
-        value, rec, kl = model.elbo(batch[0], beta)
+    def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        value, rec, kl = elbo_fn(*batch)
         loss = -value.mean()
         opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
@@ -243,9 +253,66 @@ def train_vae(inputs: torch.Tensor, *, latent_dim: int = 16, beta: float = 1.0, 
         return {"loss": loss, "rec": rec.mean(), "kl": kl.mean()}
 
     start = time.perf_counter()
-    model.history = train(step, loader, epochs=epochs, device=device, progress=progress, desc=f"VAE (beta={beta:g})")
+    model.history = train(step, loader, epochs=epochs, device=device, progress=progress, desc=desc)
     model.train_seconds = time.perf_counter() - start
     return model.cpu().eval()
+
+
+# --------------------------------------------------------------------------------------
+# The conditional VAE (book: "Conditioning on a caption")
+# --------------------------------------------------------------------------------------
+class ConditionalVAE(nn.Module):
+    """q(z|x,c), p(x|z,c), p(z) = N(0, I), with c the frozen caption embedding of a dual encoder.
+
+    ``elbo(x, c)`` bounds log p(x | c) (eq. 3.3.10); ``generate(captions, seed)`` draws z from the
+    prior and returns the decoder's mean images ``[N, *image_shape]`` in [0, 1] on the CPU.
+    """
+
+    def __init__(self, text_model: DualEncoder, latent_dim: int = 8, hidden: int = 256,
+                 image_shape: Sequence[int] = (1, 8, 8)) -> None:
+        super().__init__()
+        self.text_model = text_model.eval().requires_grad_(False)
+        self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
+        d, c = math.prod(self.image_shape), text_model.dim
+        self.encoder = GaussianEncoder(MLP(d + c, hidden, (hidden,)), hidden, latent_dim)
+        self.decoder = MLP(latent_dim + c, d, (hidden, hidden))
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([z, c], 1)).view(len(z), *self.image_shape)
+
+    def elbo(self, x: torch.Tensor, c: torch.Tensor, beta: float = 1.0,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(elbo, log-likelihood term, KL), each ``[N]``, for images x and conditions c ``[N, d]``."""
+        mu, logvar = self.encoder(torch.cat([x.flatten(1), c], 1))
+        rec = binomial_log_likelihood(self.decode(reparameterize(mu, logvar, generator), c), x)
+        kl = gaussian_kl(mu, logvar)
+        return rec - beta * kl, rec, kl
+
+    @torch.no_grad()
+    def generate(self, captions: Sequence[str], seed: int | None = None) -> torch.Tensor:
+        c = self.text_model.encode_texts(captions)  # checks the list and every word
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(len(c), self.latent_dim, generator=gen)
+        device = next(self.decoder.parameters()).device
+        return torch.sigmoid(self.decode(z.to(device), c.to(device))).cpu()
+
+
+def train_conditional_vae(pairs: PairedDataset, *, seed: int = 0, device: torch.device | str | None = None,
+                          text_model: DualEncoder | None = None, latent_dim: int = 8, beta: float = 1.0,
+                          hidden: int = 256, epochs: int = 60, batch_size: int = 64, lr: float = 2e-3,
+                          progress: bool = True) -> ConditionalVAE:
+    """Train a :class:`ConditionalVAE` on image-caption pairs; captions are embedded once by the frozen
+    text tower of ``text_model`` (trained on ``pairs`` with the same seed if not given)."""
+    _check_images(pairs.inputs)
+    set_seed(seed)
+    if text_model is None:
+        text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=progress)
+    text_model = text_model.cpu().eval()
+    cond = text_model.encode_texts(pairs.captions)
+    model = ConditionalVAE(text_model, latent_dim, hidden, pairs.inputs.shape[1:])
+    return _fit_vae(model, (pairs.inputs.float(), cond), lambda x, c: model.elbo(x, c, beta), epochs=epochs,
+                    batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress,
+                    desc=f"conditional VAE (beta={beta:g})")
 
 
 # --------------------------------------------------------------------------------------

@@ -176,3 +176,16 @@ def test_image_vae_beats_the_pixel_baseline_and_iwae_tightens():
     pixels = vae.binomial_log_likelihood(vae.pixel_baseline(train.inputs).expand(len(test), -1), test.inputs).mean()
     assert elbo > pixels + 100  # nats per image
     assert iwae > elbo
+
+
+@pytest.mark.training
+def test_conditional_vae_generates_the_requested_digit():
+    train, test = data.load_digit_pairs("train"), data.load_digit_pairs("test")
+    model = vae.train_conditional_vae(train, seed=0, progress=False)
+    judge = metrics.Judge(train.inputs, train.labels)
+    x = model.generate(test.captions, seed=0)
+    assert x.shape == (360, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
+    assert judge.accuracy(x, test.labels) >= 0.9
+    assert not torch.equal(model.generate(test.captions[:2], seed=1), model.generate(test.captions[:2], seed=2))
+    with pytest.raises(ValueError, match="purple"):
+        model.generate(["a purple seven"])
