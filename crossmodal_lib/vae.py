@@ -15,7 +15,8 @@ The source chapter writes the bound as "log p(x) ≈ ELBO" and then maximises
 * :class:`ImageVAE` with :meth:`ImageVAE.elbo` and :meth:`ImageVAE.iwae` (Burda et al., 2016).
 * :class:`MultimodalVAE`: image and caption encoders whose Gaussian posteriors are fused by a
   product of experts with the prior counted once (MVAE, Wu & Goodman, 2018) or by a mixture of
-  experts (MMVAE, Shi et al., 2019); a GRU caption decoder, so image -> text is generation.
+  experts (MMVAE, Shi et al., 2019); a GRU caption decoder with greedy and beam-search decoding,
+  so image -> text is generation.
   :func:`train_multimodal_vae` is the public entry point; :func:`train_vae` trains the plain
   image VAE.
 """
@@ -359,6 +360,34 @@ class CaptionDecoder(nn.Module):
         return torch.cat(out, dim=1)
 
 
+    @torch.no_grad()
+    def beam_search(self, z: torch.Tensor, bos: int, eos: int, width: int = 5, max_len: int = 24) -> torch.Tensor:
+        """The approximately most likely caption for each z: keep the ``width`` best partial captions
+        (by total log-probability) at every step. Greedy decoding is ``width=1``. Returns ids ``[N, L]``."""
+        n, b = len(z), width
+        zb = z.repeat_interleave(b, 0)
+        scores = torch.full((n, b), float("-inf"), device=z.device)
+        scores[:, 0] = 0.0  # one live beam at the start
+        seqs = torch.full((n * b, 1), bos, dtype=torch.int64, device=z.device)
+        finished = torch.zeros(n * b, dtype=torch.bool, device=z.device)
+        h = None
+        for _ in range(max_len):
+            logits, h = self._run(zb, seqs[:, -1:], h)
+            logp = logits[:, -1].log_softmax(-1)
+            logp[finished] = float("-inf")
+            logp[finished, 0] = 0.0  # a finished caption only extends with padding, at no cost
+            vocab = logp.shape[1]
+            top, idx = (scores.reshape(-1, 1) + logp).view(n, b * vocab).topk(b, dim=1)
+            rows = (torch.arange(n, device=z.device)[:, None] * b + idx // vocab).flatten()
+            token = (idx % vocab).flatten()
+            seqs = torch.cat([seqs[rows], token[:, None]], dim=1)
+            h, finished, scores = h[:, rows], finished[rows] | (token == eos), top
+            if finished.all():
+                break
+        best = scores.argmax(1)
+        return seqs.view(n, b, -1)[torch.arange(n), best, 1:]
+
+
 # --------------------------------------------------------------------------------------
 # The multimodal VAE (book: "Two modalities, one latent space")
 # --------------------------------------------------------------------------------------
@@ -519,11 +548,15 @@ class MultimodalVAE(nn.Module):
         return torch.sigmoid(self.decode_image(reparameterize(mu, logvar, gen))).cpu()
 
     @torch.no_grad()
-    def describe(self, inputs: torch.Tensor) -> list[str]:
-        """Image -> caption: greedy decoding from the posterior mean of q(z|x)."""
+    def describe(self, inputs: torch.Tensor, beam: int = 5) -> list[str]:
+        """Image -> caption: beam search (``beam`` partial captions kept; 1 = greedy) from the
+        posterior mean of q(z|x)."""
         self.eval()
         mu, _ = self.posterior(x=self._images(inputs))
-        return self._text(self.caption_decoder.greedy(mu, self.vocab.stoi[BOS], self.vocab.stoi[EOS]))
+        bos, eos = self.vocab.stoi[BOS], self.vocab.stoi[EOS]
+        decoder = self.caption_decoder
+        ids = decoder.greedy(mu, bos, eos) if beam == 1 else decoder.beam_search(mu, bos, eos, beam)
+        return self._text(ids)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> tuple[torch.Tensor, list[str]]:

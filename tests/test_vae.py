@@ -105,6 +105,29 @@ def test_caption_decoder_likelihood_and_greedy_contract():
     assert out.shape[0] == 2 and out.shape[1] <= 6
 
 
+def test_beam_search_is_greedy_at_width_one_and_exact_when_wide():
+    import itertools
+
+    torch.manual_seed(0)
+    dec = vae.CaptionDecoder(vocab_size=6, latent_dim=3, emb_dim=4, hidden=8)
+    z = torch.randn(4, 3)
+    greedy, beam1 = dec.greedy(z, 2, 3, max_len=5), dec.beam_search(z, 2, 3, width=1, max_len=5)
+    width = min(greedy.shape[1], beam1.shape[1])
+    assert torch.equal(greedy[:, :width], beam1[:, :width])
+    # exhaustive check: with the padding token made impossible, a beam as wide as the number of
+    # 3-token prefixes finds the most likely of all sequences of at most 4 tokens
+    with torch.no_grad():
+        dec.out.bias[0] = -1e4
+    seqs = [list(c) for k in range(1, 5) for c in itertools.product([1, 2, 3, 4, 5], repeat=k)
+            if 3 not in c[:-1] and (k == 4 or c[-1] == 3)]
+    ids = torch.tensor([[2, *c] + [0] * (4 - len(c)) for c in seqs])
+    for i in range(4):
+        with torch.no_grad():
+            ll = dec.log_likelihood(z[i:i + 1].expand(len(ids), -1), ids)
+        found = [t for t in dec.beam_search(z[i:i + 1], 2, 3, width=125, max_len=4)[0].tolist() if t != 0]
+        assert ll[seqs.index(found)] == pytest.approx(ll.max().item(), abs=1e-4)
+
+
 def test_multimodal_vae_rejects_bad_input():
     vocab = Vocabulary.build(["a thin seven", "a thick one"])
     model = vae.MultimodalVAE(vocab, latent_dim=4, hidden=16)
