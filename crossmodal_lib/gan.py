@@ -24,6 +24,7 @@ and stops there. This module has what the book derives and trains:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -398,7 +399,7 @@ def train_conditional_gan(pairs: PairedDataset, *, seed: int = 0, device: torch.
     device = torch.device(device) if device is not None else get_device()
     if text_model is None:
         text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=progress)
-    text_model = text_model.cpu().eval().requires_grad_(False)
+    text_model = copy.deepcopy(text_model).cpu().eval().requires_grad_(False)  # the caller's model stays as it was
     cond = text_model.encode_texts(pairs.captions)
     shape = pairs.inputs.shape[1:]
     g = Generator(z_dim, cond.shape[1], shape, hidden)

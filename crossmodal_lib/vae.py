@@ -23,6 +23,7 @@ The source chapter writes the bound as "log p(x) ≈ ELBO" and then maximises
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -272,7 +273,7 @@ class ConditionalVAE(nn.Module):
     def __init__(self, text_model: DualEncoder, latent_dim: int = 8, hidden: int = 256,
                  image_shape: Sequence[int] = (1, 8, 8)) -> None:
         super().__init__()
-        self.text_model = text_model.eval().requires_grad_(False)
+        self.text_model = copy.deepcopy(text_model).cpu().eval().requires_grad_(False)  # the caller's stays as it was
         self.latent_dim, self.image_shape = latent_dim, tuple(image_shape)
         d, c = math.prod(self.image_shape), text_model.dim
         self.encoder = GaussianEncoder(MLP(d + c, hidden, (hidden,)), hidden, latent_dim)
@@ -308,9 +309,8 @@ def train_conditional_vae(pairs: PairedDataset, *, seed: int = 0, device: torch.
     set_seed(seed)
     if text_model is None:
         text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=progress)
-    text_model = text_model.cpu().eval()
-    cond = text_model.encode_texts(pairs.captions)
     model = ConditionalVAE(text_model, latent_dim, hidden, pairs.inputs.shape[1:])
+    cond = model.text_model.encode_texts(pairs.captions)
     return _fit_vae(model, (pairs.inputs.float(), cond), lambda x, c: model.elbo(x, c, beta), epochs=epochs,
                     batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress,
                     desc=f"conditional VAE (beta={beta:g})")
@@ -413,13 +413,14 @@ class BagOfWords(nn.Module):
 class ImageFeatures(nn.Module):
     """Pixels ``[B, *shape]`` -> [flattened pixels, frozen features] ``[B, D + F]``.
 
-    ``frozen`` (e.g. the image tower of a trained dual encoder) is kept in eval mode and gets no
-    gradients; without it this is just the flattened pixels.
+    A copy of ``frozen`` (e.g. the image tower of a trained dual encoder) is kept in eval mode and
+    gets no gradients (the caller's module is left untouched); without it this is just the
+    flattened pixels.
     """
 
     def __init__(self, frozen: nn.Module | None = None) -> None:
         super().__init__()
-        self.frozen = frozen.eval().requires_grad_(False) if frozen is not None else None
+        self.frozen = copy.deepcopy(frozen).eval().requires_grad_(False) if frozen is not None else None
 
     def train(self, mode: bool = True) -> ImageFeatures:
         super().train(mode)
@@ -608,7 +609,7 @@ def train_multimodal_vae(pairs: PairedDataset, *, seed: int = 0, device: torch.d
     ids = vocab.encode(pairs.captions, add_bos_eos=True)
     if dual_encoder is None:
         dual_encoder = train_dual_encoder(pairs, seed=seed, device=device, progress=progress)
-    frozen = dual_encoder.input_encoder.cpu() if dual_encoder else None
+    frozen = dual_encoder.input_encoder if dual_encoder else None  # ImageFeatures copies it
     model = MultimodalVAE(vocab, latent_dim, hidden, pairs.inputs.shape[1:], posterior, frozen,
                           frozen.out_dim if frozen is not None else 0).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -210,3 +210,13 @@ def test_train_conditional_gan_rejects_bad_options():
     pairs = data.load_digit_pairs("test")
     with pytest.raises(ValueError, match="loss must be"):
         gan.train_conditional_gan(pairs, loss="mse", progress=False)
+
+
+def test_train_conditional_gan_leaves_the_given_text_model_untouched():
+    from crossmodal_lib.embedding import DualEncoder
+
+    pairs = data.load_digit_pairs("test")
+    text_model = DualEncoder(Vocabulary.build(pairs.captions)).train()
+    model = gan.train_conditional_gan(pairs, text_model=text_model, epochs=1, progress=False)
+    assert all(p.requires_grad for p in text_model.parameters()) and text_model.training
+    assert model.text_model is not text_model

@@ -212,3 +212,11 @@ def test_conditional_vae_generates_the_requested_digit():
     assert not torch.equal(model.generate(test.captions[:2], seed=1), model.generate(test.captions[:2], seed=2))
     with pytest.raises(ValueError, match="purple"):
         model.generate(["a purple seven"])
+
+
+def test_frozen_features_are_a_copy_the_callers_module_keeps_training():
+    tower = torch.nn.Linear(64, 8)
+    model = vae.MultimodalVAE(Vocabulary.build(["a thin seven"]), latent_dim=4, hidden=16,
+                              image_features=torch.nn.Sequential(torch.nn.Flatten(), tower), feature_dim=8)
+    assert all(p.requires_grad for p in tower.parameters())
+    assert not any(p.requires_grad for p in model.image_encoder.features[0].frozen.parameters())
