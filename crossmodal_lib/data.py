@@ -16,12 +16,15 @@ phrasings chosen deterministically per image (:func:`describe`), so a text model
 words rather than memorise one string per class.
 
 Every modality in the book uses the same container, :class:`PairedDataset`
-(``.inputs``, ``.captions``, ``.labels``, ``.attributes``).
+(``.inputs``, ``.captions``, ``.labels``, ``.attributes``): the digit images, the synthesised
+spoken digits (:func:`load_spoken_digits`, Part 5.2) and the moving-digit clips
+(:func:`load_moving_digits`, Part 5.3).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -50,6 +53,14 @@ __all__ = [
     "shear_images",
     "slant",
     "tercile_thresholds",
+    "DIRECTIONS",
+    "SPEECH",
+    "audio_to_spectrogram",
+    "load_moving_digits",
+    "load_spoken_digits",
+    "novel_direction",
+    "spectrogram_to_audio",
+    "spoken_digit_audio",
 ]
 
 LANGS = ("en", "zh")
@@ -80,10 +91,12 @@ class Pair(NamedTuple):
 class PairedDataset:
     """N aligned pairs (input_i, caption_i), with a class label and attribute levels.
 
-    Shapes: ``inputs`` ``[N, ...]`` (images ``[N, 1, 8, 8]`` float32 in [0, 1]),
-    ``labels`` int64 ``[N]``, ``captions`` ``list[str]`` of length N, ``attributes``
-    name -> int64 ``[N]``. ``indices`` records each pair's position in the source
-    collection (so a train and a test split can be checked for overlap).
+    Shapes: ``inputs`` ``[N, ...]`` float32 in [0, 1] -- images ``[N, 1, 8, 8]``
+    (``modality="image"``), log-mel spectrograms ``[N, 1, n_mels, frames]``
+    (``"spectrogram"``) or clips ``[N, T, 1, H, W]`` (``"video"``); ``labels`` int64 ``[N]``,
+    ``captions`` ``list[str]`` of length N, ``attributes`` name -> int64 ``[N]``. ``indices``
+    records each pair's position in the source collection (so a train and a test split can be
+    checked for overlap); ``speakers`` (speech only) names the voice of each clip.
     Mismatched lengths or an empty dataset raise ``ValueError`` at construction.
     """
 
@@ -94,6 +107,7 @@ class PairedDataset:
     indices: torch.Tensor | None = None
     modality: str = "image"
     lang: str = "en"
+    speakers: list[str] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.inputs)
@@ -103,6 +117,8 @@ class PairedDataset:
         parts.update({f"attributes[{k!r}]": len(v) for k, v in self.attributes.items()})
         if self.indices is not None:
             parts["indices"] = len(self.indices)
+        if self.speakers is not None:
+            parts["speakers"] = len(self.speakers)
         bad = {k: v for k, v in parts.items() if v != n}
         if bad:
             raise ValueError(f"mismatched pairs: {n} inputs but " + ", ".join(f"{v} {k}" for k, v in bad.items()))
@@ -128,6 +144,7 @@ class PairedDataset:
             indices=None if self.indices is None else self.indices[idx],
             modality=self.modality,
             lang=self.lang,
+            speakers=None if self.speakers is None else [self.speakers[i] for i in idx.tolist()],
         )
 
 
@@ -363,6 +380,7 @@ def concat_pairs(*datasets: PairedDataset) -> PairedDataset:
         raise ValueError("all datasets must have the same attributes")
     langs = {d.lang for d in datasets}
     has_indices = all(d.indices is not None for d in datasets)
+    has_speakers = all(d.speakers is not None for d in datasets)
     return PairedDataset(
         inputs=torch.cat([d.inputs for d in datasets]),
         captions=[c for d in datasets for c in d.captions],
@@ -371,6 +389,7 @@ def concat_pairs(*datasets: PairedDataset) -> PairedDataset:
         indices=torch.cat([d.indices for d in datasets]) if has_indices else None,
         modality=datasets[0].modality,
         lang=langs.pop() if len(langs) == 1 else "multi",
+        speakers=[s for d in datasets for s in d.speakers] if has_speakers else None,
     )
 
 
@@ -444,3 +463,169 @@ def load_milestones() -> list[Milestone]:
     text = resources.files("crossmodal_lib").joinpath("resources/milestones.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(text.splitlines())
     return [Milestone(int(r["year"]), r["event"], r["strand"], r["cite"]) for r in rows]
+
+
+# --------------------------------------------------------------------------------------
+# Spoken digits (book: Part 5.2)
+# --------------------------------------------------------------------------------------
+#: How the speech features are computed: 16 kHz audio, a fixed 0.775 s window, 32 mel bands
+#: between 50 Hz and 8 kHz, 512-sample (32 ms) windows every 400 samples (25 ms), so 32 frames.
+#: Power in dB is mapped from [top_db - range_db, top_db] to [0, 1].
+SPEECH = {"sr": 16000, "n_fft": 512, "hop": 400, "n_mels": 32, "frames": 32, "samples": 12400,
+          "fmin": 50.0, "fmax": 8000.0, "top_db": 10.0, "range_db": 80.0}
+
+
+def audio_to_spectrogram(waveform: np.ndarray) -> np.ndarray:
+    """A waveform (16 kHz, ``SPEECH["samples"]`` samples) -> log-mel ``[n_mels, frames]`` in [0, 1].
+
+    Mel power spectrogram (librosa), then dB, then ``(dB - top_db + range_db) / range_db``
+    clipped to [0, 1]: 0 is silence (80 dB below the top), 1 is the loudest band.
+    """
+    import librosa
+
+    y = np.asarray(waveform, dtype=np.float32)
+    if y.ndim != 1 or len(y) != SPEECH["samples"]:
+        raise ValueError(f"expected a 1-D waveform of {SPEECH['samples']} samples, got shape {y.shape}")
+    power = librosa.feature.melspectrogram(y=y, sr=SPEECH["sr"], n_fft=SPEECH["n_fft"], hop_length=SPEECH["hop"],
+                                           n_mels=SPEECH["n_mels"], fmin=SPEECH["fmin"], fmax=SPEECH["fmax"])
+    db = librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None)
+    return np.clip((db - SPEECH["top_db"] + SPEECH["range_db"]) / SPEECH["range_db"], 0.0, 1.0)
+
+
+def spectrogram_to_audio(spectrogram: torch.Tensor | np.ndarray, n_iter: int = 32, seed: int = 0) -> np.ndarray:
+    """Invert a log-mel spectrogram ``[n_mels, frames]`` (or ``[1, n_mels, frames]``) to a waveform.
+
+    Undo the [0, 1] scaling, then librosa's ``mel_to_audio``: a least-squares linear spectrum
+    from the mel bands, and Griffin-Lim to guess the phases that a power spectrogram throws
+    away (Griffin & Lim 1984), starting from random phases drawn with ``seed``. Silence (0)
+    maps to -70 dB and stays quiet. Returns float32 audio ``[SPEECH["samples"]]`` at
+    ``SPEECH["sr"]``, peak-normalised to 0.9.
+    """
+    import librosa
+
+    x = np.asarray(spectrogram, dtype=np.float32).squeeze()
+    if x.shape != (SPEECH["n_mels"], SPEECH["frames"]):
+        raise ValueError(f"expected a [{SPEECH['n_mels']}, {SPEECH['frames']}] spectrogram, got {np.shape(spectrogram)}")
+    if not np.isfinite(x).all():
+        raise ValueError("the spectrogram contains NaN or infinite values")
+    db = np.clip(x, 0.0, 1.0) * SPEECH["range_db"] + SPEECH["top_db"] - SPEECH["range_db"]
+    linear = librosa.feature.inverse.mel_to_stft(librosa.db_to_power(db), sr=SPEECH["sr"], n_fft=SPEECH["n_fft"],
+                                                 fmin=SPEECH["fmin"], fmax=SPEECH["fmax"])
+    y = librosa.griffinlim(linear, n_iter=n_iter, hop_length=SPEECH["hop"], n_fft=SPEECH["n_fft"],
+                           length=SPEECH["samples"], random_state=seed)
+    return (0.9 * y / max(float(np.abs(y).max()), 1e-8)).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _spoken_digits() -> dict[str, np.ndarray]:
+    path = resources.files("crossmodal_lib").joinpath("resources/spoken_digits.npz")
+    with path.open("rb") as f, np.load(f) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def load_spoken_digits(split: str = "train", lang: str | None = None) -> PairedDataset:
+    """The ten digits spoken in English and Mandarin by synthetic voices (espeak-ng), offline.
+
+    ``inputs`` float32 ``[N, 1, 32, 32]``: log-mel spectrograms (:data:`SPEECH`) in [0, 1];
+    ``labels`` the digit; ``captions`` the transcript (``"seven"`` or ``"七"``); ``speakers`` the
+    voice of each clip; ``attributes["lang"]`` 0 for English, 1 for Mandarin. 40 voices say each
+    digit four times (two English accents, twice in Mandarin, each at its own speed and pitch):
+    ``"train"`` has 32 voices (1,280 clips), ``"test"`` the other 8 (320 clips), so test voices
+    are never heard in training. ``lang``: ``"en"``, ``"zh"`` or ``None`` for both. The file
+    was made by ``scripts/make_spoken_digits.py``; :func:`spoken_digit_audio` returns the
+    recorded waveforms shipped for two test voices.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if lang not in (None, "en", "zh"):
+        raise ValueError(f"lang must be 'en', 'zh' or None, got {lang!r}")
+    d = _spoken_digits()
+    test_speakers = set(json.loads(str(d["meta"]))["test_speakers"])
+    in_test = np.isin(d["speakers"], sorted(test_speakers))
+    keep = (in_test if split == "test" else ~in_test) & (True if lang is None else d["langs"] == lang)
+    idx = np.flatnonzero(keep)
+    langs = d["langs"][idx]
+    return PairedDataset(
+        inputs=torch.from_numpy(d["features"][idx].astype(np.float32) / 255.0),
+        captions=[DIGIT_NAMES[g][int(k)] for g, k in zip(langs, d["labels"][idx])],
+        labels=torch.from_numpy(d["labels"][idx]),
+        attributes={"lang": torch.from_numpy((langs == "zh").astype(np.int64))},
+        indices=torch.from_numpy(idx), modality="spectrogram", lang=lang or "multi",
+        speakers=[str(v) for v in d["speakers"][idx]],
+    )
+
+
+def spoken_digit_audio() -> tuple[torch.Tensor, np.ndarray]:
+    """The shipped recordings: (clip ``indices`` ``[M]`` into the collection, waveforms
+    ``[M, SPEECH["samples"]]`` float32 at 16 kHz). They belong to two test voices; match them to
+    a dataset with ``PairedDataset.indices``."""
+    d = _spoken_digits()
+    return torch.from_numpy(d["audio_index"]), d["audio"].astype(np.float32) / 32767.0
+
+
+# --------------------------------------------------------------------------------------
+# Moving digits (book: Part 5.3)
+# --------------------------------------------------------------------------------------
+#: Direction names, in label order: ``label = 4 * digit + direction``.
+DIRECTIONS = ("up", "down", "left", "right")
+_STEP = {0: (-1, 0), 1: (1, 0), 2: (0, -1), 3: (0, 1)}  # (row, column) change per frame
+_VIDEO_TEMPLATES = ("{a} {d} moving {m}", "the digit {d} moves {m}", "{a} {d} that slides {m}",
+                    "{a} {d} drifting {m}", "{d}, going {m}")
+
+
+def novel_direction(digit: int) -> int:
+    """The direction never paired with ``digit`` in training: ``digit % 4`` (so each direction
+    is held out for two or three digits, and every digit is seen moving three other ways)."""
+    return digit % 4
+
+
+def _clip(image: torch.Tensor, direction: int, frames: int, canvas: int, rng: np.random.Generator) -> torch.Tensor:
+    """One ``[frames, 1, canvas, canvas]`` clip: the 8 x 8 image moves one pixel per frame."""
+    room = canvas - image.shape[-1]
+    dr, dc = _STEP[direction]
+    travel = frames - 1
+    start = []
+    for step in (dr, dc):  # along the motion: start where the whole path fits; across it: anywhere
+        lo, hi = (0, room - travel) if step > 0 else (travel, room) if step < 0 else (0, room)
+        start.append(int(rng.integers(lo, hi + 1)))
+    out = torch.zeros(frames, 1, canvas, canvas)
+    for t in range(frames):
+        r, c = start[0] + t * dr, start[1] + t * dc
+        out[t, 0, r:r + image.shape[-2], c:c + image.shape[-1]] = image[0]
+    return out
+
+
+def load_moving_digits(split: str = "train", seed: int = 0, frames: int = 8, canvas: int = 16) -> PairedDataset:
+    """Clips of a scikit-learn digit moving up, down, left or right, with captions; generated here.
+
+    ``inputs`` float32 ``[N, frames, 1, canvas, canvas]`` (values k/16, like the images);
+    ``labels`` = 4 x digit + direction (:data:`DIRECTIONS`); ``attributes["direction"]`` and
+    ``attributes["digit"]``; captions such as ``"a three moving left"`` (five phrasings).
+    ``"train"``: each training image of :func:`load_digit_pairs` once, moving in one of the
+    three directions it is allowed (:func:`novel_direction` is not); ``"test"``: each test image
+    in an allowed direction (new images, seen combinations); ``"novel"``: each test image moving
+    in its digit's held-out direction (combinations never seen in training). Deterministic
+    given ``seed``; clip *i* of a split is the same every time.
+    """
+    if split not in ("train", "test", "novel"):
+        raise ValueError(f"split must be 'train', 'test' or 'novel', got {split!r}")
+    if frames < 2 or canvas < 8 + frames - 1:
+        raise ValueError(f"need frames >= 2 and canvas >= 8 + frames - 1, got frames={frames}, canvas={canvas}")
+    images, labels, _ = _digits()
+    idx = _split_indices(labels, seed)["train" if split == "train" else "test"]
+    clips, directions, captions = [], [], []
+    for i in idx.tolist():
+        digit = int(labels[i])
+        rng = np.random.default_rng([seed, i, 1 if split == "novel" else 0])
+        allowed = [k for k in range(4) if k != novel_direction(digit)]
+        k = novel_direction(digit) if split == "novel" else int(rng.choice(allowed))
+        clips.append(_clip(images[i], k, frames, canvas, rng))
+        directions.append(k)
+        name = DIGIT_NAMES["en"][digit]
+        template = _VIDEO_TEMPLATES[int(rng.integers(len(_VIDEO_TEMPLATES)))]
+        captions.append(template.format(a=_article(name), d=name, m=DIRECTIONS[k]))
+    direction = torch.tensor(directions, dtype=torch.int64)
+    return PairedDataset(
+        inputs=torch.stack(clips), captions=captions, labels=4 * labels[idx] + direction,
+        attributes={"direction": direction, "digit": labels[idx].clone()}, indices=idx, modality="video",
+    )
