@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .data import PairedDataset
-from .encoders import ConvImageEncoder, TextEncoder
+from .encoders import ConvImageEncoder, TextEncoder, encoder_for
 from .text import Vocabulary
 from .training import get_device, set_seed, train
 
@@ -282,7 +282,7 @@ def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.dev
                        loss: str = "infonce", positives: str = "caption", dim: int = 32, hidden: int = 128,
                        epochs: int = 35, batch_size: int = 128, lr: float = 2e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, learn_temperature: bool = False, temperature: float = 0.3,
-                       warmup_epochs: int = 5, shift: int = 1,
+                       warmup_epochs: int = 5, shift: int | None = None, encoder_options: dict | None = None,
                        vocab: Vocabulary | None = None, progress: bool = True, desc: str | None = None) -> DualEncoder:
     """Train a :class:`DualEncoder` on paired data with the book's default settings.
 
@@ -296,18 +296,26 @@ def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.dev
     setting). ``shift``: each training image is translated by up to this many pixels (a
     different random shift every time it is seen). Digits touch the top and bottom rows, so a
     shift crops a little ink and can move an image across a thickness or slant tercile: the
-    augmentation also adds some attribute noise. The vocabulary is built from
+    augmentation also adds some attribute noise. It applies to images only: the default
+    (``None``) is 1 for images and 0 for speech and video. The input tower follows from the
+    data (:func:`~crossmodal_lib.encoders.encoder_for` on ``pairs.modality`` and the input shape,
+    with ``encoder_options``), so spectrograms and clips train with no other change. The vocabulary is built from
     ``pairs.captions`` unless given. Returns the model on the CPU in eval mode, with
     ``model.history`` (per-epoch ``loss`` and ``temperature``) and ``model.train_seconds``.
     """
     if loss not in ("infonce", "triplet"):
         raise ValueError(f"loss must be 'infonce' or 'triplet', got {loss!r}")
+    if shift is None:
+        shift = 1 if pairs.modality == "image" else 0
+    elif shift and pairs.modality != "image":
+        raise ValueError(f"shift augmentation is for images; got shift={shift} for {pairs.modality!r} data")
     set_seed(seed)
     device = torch.device(device) if device is not None else get_device()
     vocab = vocab if vocab is not None else Vocabulary.build(pairs.captions, pairs.lang)
     ids = vocab.encode(pairs.captions)
     groups = _group_ids(pairs, positives)
-    model = DualEncoder(vocab, dim=dim, hidden=hidden).to(device)
+    tower = encoder_for(pairs.modality, pairs.inputs.shape[1:], hidden, **(encoder_options or {}))
+    model = DualEncoder(vocab, dim=dim, hidden=hidden, input_encoder=tower).to(device)
     with torch.no_grad():
         model.log_scale.fill_(math.log(1 / temperature))
     model.log_scale.requires_grad_(learn_temperature)

@@ -9,6 +9,14 @@ variational posterior (Part 3.3):
 * :class:`ConvImageEncoder` -- a small convolutional network for ``[B, 1, H, W]`` images.
 * :class:`TextEncoder` -- token embeddings, a bidirectional GRU and a masked mean over the
   real (non-padding) tokens, for ``[B, T]`` token ids from :class:`~crossmodal_lib.text.Vocabulary`.
+* :class:`SpectrogramEncoder` -- 1-D convolutions over time with the mel bands as channels,
+  then mean and max pooling over time, for ``[B, 1, n_mels, frames]`` log-mel spectrograms (Part 5.2).
+* :class:`VideoEncoder` -- for ``[B, T, 1, H, W]`` clips (Part 5.3): :func:`track` follows the
+  ink, a convolutional encoder reads the centred glimpse (*what*), and a GRU reads the track
+  of positions in order (*how*) -- or, to show what is lost, an average over the frames.
+
+:func:`encoder_for` picks the encoder from a dataset's ``modality`` and input shape, which is how
+the training functions accept images, speech and video without changes in the notebooks.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvImageEncoder", "MLP", "TextEncoder"]
+__all__ = ["ConvImageEncoder", "MLP", "SpectrogramEncoder", "TextEncoder", "VideoEncoder", "encoder_for", "track"]
 
 
 class MLP(nn.Module):
@@ -105,3 +114,114 @@ class TextEncoder(nn.Module):
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=ids.shape[1])  # [B, T, 2H]
         pooled = (h * mask).sum(1) / mask.sum(1)                  # [B, 2 * hidden]
         return self.fc(pooled)
+
+
+class SpectrogramEncoder(nn.Module):
+    """Log-mel spectrogram ``[B, 1, n_mels, frames]`` -> ``[B, out_dim]``.
+
+    The mel bands are the channels of two 1-D convolutions over time (kernel 5, the second
+    with stride 2), so the same filter fires wherever in the window a sound occurs; the mean
+    and the max over time are concatenated and mapped to ``out_dim``. A word's position and
+    length vary from clip to clip; pooling over time makes the output insensitive to both.
+    """
+
+    def __init__(self, out_dim: int, n_mels: int = 32, frames: int = 32, channels: int = 128) -> None:
+        super().__init__()
+        self.out_dim, self.n_mels, self.frames = out_dim, n_mels, frames
+        self.conv = nn.Sequential(
+            nn.Conv1d(n_mels, channels, 5, padding=2), nn.ReLU(),
+            nn.Conv1d(channels, channels, 5, padding=2, stride=2), nn.ReLU(),
+        )
+        self.fc = nn.Linear(2 * channels, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1:] != (1, self.n_mels, self.frames):
+            raise ValueError(f"SpectrogramEncoder expects [B, 1, {self.n_mels}, {self.frames}] spectrograms, "
+                             f"got {tuple(x.shape)}")
+        h = self.conv(x[:, 0])                                       # [B, C, frames / 2]
+        return self.fc(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+
+
+def track(clips: torch.Tensor, window: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    """Follow the ink through a clip: where it is in each frame, and what it looks like.
+
+    ``clips`` ``[B, T, 1, S, S]`` -> (``positions`` ``[B, T, 2]``: the (row, column) centre of
+    mass of each frame, divided by S; ``glimpses`` ``[B, T, 1, window, window]``: each frame
+    cropped around its rounded centre, zero-padded at the borders). A digit that only moves
+    gives the same glimpse in every frame, whatever its path. A blank frame has no centre
+    and raises ``ValueError``.
+    """
+    b, t, _, s, _ = clips.shape
+    frames = clips.reshape(b * t, s, s)
+    mass = frames.sum((1, 2))
+    if (mass <= 0).any():
+        raise ValueError("a frame has no ink, so it has no centre to follow")
+    grid = torch.arange(s, dtype=frames.dtype, device=frames.device)
+    rows = (frames.sum(2) * grid).sum(1) / mass                                # [B*T]
+    cols = (frames.sum(1) * grid).sum(1) / mass
+    half = window // 2
+    padded = F.pad(frames, (half,) * 4)
+    # floor(c + 0.5), not round(): round() sends halves to the even integer, so a centre at
+    # 5.5, 6.5, 7.5, ... would be cropped at alternating offsets and the glimpse would jitter
+    top = torch.floor(rows + 0.5).long().clamp(0, s + 2 * half - window)  # padded index of centre - half
+    left = torch.floor(cols + 0.5).long().clamp(0, s + 2 * half - window)
+    r_idx = (top[:, None] + torch.arange(window, device=frames.device))[:, :, None]
+    c_idx = (left[:, None] + torch.arange(window, device=frames.device))[:, None, :]
+    glimpses = padded[torch.arange(b * t, device=frames.device)[:, None, None], r_idx, c_idx]
+    positions = torch.stack([rows, cols], dim=1) / s
+    return positions.view(b, t, 2), glimpses.view(b, t, 1, window, window)
+
+
+class VideoEncoder(nn.Module):
+    """Clip ``[B, T, 1, S, S]`` -> ``[B, out_dim]``, as *what* is moving plus *how* it moves.
+
+    :func:`track` splits each frame into a position and a centred glimpse. *What*: the
+    glimpses averaged over the frames, through a :class:`ConvImageEncoder` (the digit's shape,
+    wherever it is). *How*: the track of positions ``[B, T, 2]``, read in order by a GRU
+    (``temporal="gru"``) or averaged over the frames (``temporal="mean"``). An average cannot
+    depend on the order of the frames, so a clip and the same clip played backwards (the digit
+    moving the opposite way) get the same features; Part 5.3 measures the cost. The two parts
+    are concatenated and mapped to ``out_dim``.
+    """
+
+    def __init__(self, out_dim: int, frames: int = 8, size: int = 16, window: int = 12,
+                 motion_dim: int = 32, temporal: str = "gru") -> None:
+        super().__init__()
+        if temporal not in ("gru", "mean"):
+            raise ValueError(f"temporal must be 'gru' or 'mean', got {temporal!r}")
+        self.out_dim, self.frames, self.size, self.window, self.temporal = out_dim, frames, size, window, temporal
+        self.what = ConvImageEncoder(out_dim, image_size=window)
+        self.how = (nn.GRU(2, motion_dim, batch_first=True) if temporal == "gru"
+                    else nn.Sequential(nn.Linear(2, motion_dim), nn.ReLU(), nn.Linear(motion_dim, motion_dim)))
+        self.fc = nn.Linear(out_dim + motion_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[1:] != (self.frames, 1, self.size, self.size):
+            raise ValueError(f"VideoEncoder expects [B, {self.frames}, 1, {self.size}, {self.size}] clips, "
+                             f"got {tuple(x.shape)}")
+        positions, glimpses = track(x, self.window)
+        positions = positions * self.size                                        # in pixels
+        what = self.what(glimpses.mean(1))                                       # [B, out_dim]
+        if self.temporal == "gru":
+            how = self.how(positions - positions[:, :1])[1][-1]                  # last state [B, motion_dim]
+        else:
+            how = self.how(positions - positions.mean(1, keepdim=True)).mean(1)  # order-free [B, motion_dim]
+        return self.fc(torch.relu(torch.cat([what, how], dim=1)))
+
+
+def encoder_for(modality: str, input_shape: Sequence[int], out_dim: int, **options) -> nn.Module:
+    """The book's encoder for one example of shape ``input_shape`` (without the batch dimension).
+
+    ``"image"`` ``(1, S, S)`` -> :class:`ConvImageEncoder`; ``"spectrogram"`` ``(1, n_mels, frames)``
+    -> :class:`SpectrogramEncoder`; ``"video"`` ``(T, 1, S, S)`` -> :class:`VideoEncoder`.
+    ``options`` go to the encoder (e.g. ``temporal="mean"`` for video).
+    """
+    shape = tuple(int(n) for n in input_shape)
+    if modality == "image" and len(shape) == 3 and shape[0] == 1 and shape[1] == shape[2]:
+        return ConvImageEncoder(out_dim, image_size=shape[1], **options)
+    if modality == "spectrogram" and len(shape) == 3 and shape[0] == 1:
+        return SpectrogramEncoder(out_dim, n_mels=shape[1], frames=shape[2], **options)
+    if modality == "video" and len(shape) == 4 and shape[1] == 1 and shape[2] == shape[3]:
+        return VideoEncoder(out_dim, frames=shape[0], size=shape[2], **options)
+    raise ValueError(f"no encoder for modality {modality!r} with example shape {shape}; expected "
+                     "image (1, S, S), spectrogram (1, n_mels, frames) or video (T, 1, S, S)")

@@ -15,7 +15,8 @@ import torch
 
 from .data import load_digit_pairs, shear_images, slant
 
-__all__ = ["Feedback", "check_chance_recall", "check_gan_optimum", "check_product_of_experts", "check_info_nce", "check_late_fusion", "check_slant"]
+__all__ = ["Feedback", "check_chance_recall", "check_class_recall", "check_direction", "check_gan_optimum",
+           "check_hz_to_mel", "check_info_nce", "check_late_fusion", "check_product_of_experts", "check_slant"]
 
 
 @dataclass(frozen=True)
@@ -226,3 +227,98 @@ def check_product_of_experts(mean: object, variance: object) -> Feedback:
                                "three experts, the prior included.")
     return Feedback(False, "multiply the densities and complete the square: precisions (1 / variance) add, and the "
                            "mean is the precision-weighted average of the means.")
+
+
+# ---------------------------------------------------------------- Part 5.1 --------------
+def check_class_recall(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], object]) -> Feedback:
+    """Part 5.1: ``fn(sim [Q, N], query_labels [Q], item_labels [N]) -> float``, the class-level
+    R@1: the fraction of queries whose most similar item has the query's label."""
+    from .metrics import recall_at_k
+
+    gen = torch.Generator().manual_seed(0)
+    for q, n in ((6, 6), (5, 9), (40, 40)):
+        sim = torch.randn(q, n, generator=gen)
+        ql, il = torch.randint(0, 3, (q,), generator=gen), torch.randint(0, 3, (n,), generator=gen)
+        value, err = _call(fn, sim.clone(), ql.clone(), il.clone())
+        if err:
+            return Feedback(False, err)
+        if value.numel() != 1:
+            return Feedback(False, f"return one number (a fraction of the queries), got {value.numel()} values")
+        v, want = float(value), recall_at_k(sim, 1, ql, il)
+        if abs(v - want) < 1e-6:
+            continue
+        if q == n and abs(v - recall_at_k(sim, 1)) < 1e-6:
+            return Feedback(False, "that is the *exact* R@1 (is the top item the query's own partner, on the "
+                                   "diagonal?). Class-level R@1 accepts any item with the query's label.")
+        if q == n and abs(v - recall_at_k(sim.T, 1, il, ql)) < 1e-6:
+            return Feedback(False, "you ranked the queries for each item (columns). Each query is a row of sim: "
+                                   "take the argmax over its row.")
+        if abs(v - 100 * want) < 1e-4:
+            return Feedback(False, "return a fraction in [0, 1], not a percentage.")
+        return Feedback(False, f"on a {q} x {n} case expected {want:.4f}, got {v:.4f}: for each row i, find "
+                               "j = argmax sim[i], and count a hit when item_labels[j] == query_labels[i].")
+    return Feedback(True, "argmax over each row, compare labels, average the hits. With a square sim and "
+                          "labels that are all distinct, this is the exact R@1.")
+
+
+# ---------------------------------------------------------------- Part 5.2 --------------
+def check_hz_to_mel(fn: Callable[[torch.Tensor], object]) -> Feedback:
+    """Part 5.2: ``fn(hz)`` must give the HTK mel scale, ``2595 log10(1 + f / 700)``, for a tensor
+    of frequencies; it is compared with librosa's ``hz_to_mel(..., htk=True)``."""
+    import librosa
+    import numpy as np
+
+    hz = torch.tensor([0.0, 100.0, 440.0, 700.0, 1000.0, 4000.0, 8000.0], dtype=torch.float64)
+    value, err = _call(fn, hz.clone())
+    if err:
+        return Feedback(False, err)
+    if value.numel() != hz.numel():
+        return Feedback(False, f"return one mel value per frequency: {hz.numel()} values, got {value.numel()}")
+    got, want = value.double().numpy(), librosa.hz_to_mel(hz.numpy(), htk=True)
+    if np.allclose(got, want, atol=0.05):
+        return Feedback(True, "1000 Hz is about 1000 mel by construction, and 8 kHz is only about 2840 mel: the "
+                              "scale compresses high frequencies, as hearing does. Your values match librosa's.")
+    if np.allclose(got, librosa.hz_to_mel(hz.numpy()), atol=0.05):
+        return Feedback(False, "that is the Slaney mel scale (librosa's default: linear below 1 kHz). The "
+                               "exercise asks for the HTK formula 2595 log10(1 + f / 700).")
+    if np.allclose(got, 2595 * np.log(1 + hz.numpy() / 700), atol=0.05):
+        return Feedback(False, "2595 goes with log10; with the natural log the constant is 1127.")
+    if np.allclose(got, 2595 * np.log10(hz.numpy() / 700 + 1e-12), atol=0.05) or not np.isfinite(got).all():
+        return Feedback(False, "the formula is log10(1 + f / 700): without the 1, 0 Hz would be minus infinity.")
+    return Feedback(False, f"at 1000 Hz expected {want[4]:.1f} mel, got {got[4]:.1f}. Use 2595 log10(1 + f / 700).")
+
+
+# ---------------------------------------------------------------- Part 5.3 --------------
+def check_direction(fn: Callable[[torch.Tensor], object]) -> Feedback:
+    """Part 5.3: ``fn(clip [T, 1, H, W]) -> int``, the direction index of
+    :data:`~crossmodal_lib.data.DIRECTIONS` (0 up, 1 down, 2 left, 3 right), tested on 40 clips."""
+    from .data import DIRECTIONS, load_moving_digits
+
+    clips = load_moving_digits("test")
+    x, want = clips.inputs[:40], clips.attributes["direction"][:40]
+    got = []
+    for clip in x:
+        value, err = _call(fn, clip.clone())
+        if err:
+            return Feedback(False, err)
+        if value.numel() != 1:
+            return Feedback(False, f"return one direction index per clip, got {value.numel()} values")
+        got.append(int(value))
+    got_t = torch.tensor(got)
+    if (got_t == want).all():
+        return Feedback(True, "the centre of mass moves one pixel per frame; the sign of its displacement along "
+                              "the axis that changes gives the direction. Playing the clip backwards flips it, "
+                              "which is exactly what an average over frames cannot see.")
+    flipped = torch.tensor([1, 0, 3, 2])[want]
+    swapped = torch.tensor([2, 3, 0, 1])[want]
+    if (got_t == flipped).all():
+        return Feedback(False, "every answer is the opposite direction: compare the last frame with the first "
+                               "(last minus first), and remember that rows grow *downwards* in an image.")
+    if (got_t == swapped).all():
+        return Feedback(False, "you swapped the axes: a change of the row index is up/down, a change of the "
+                               "column index is left/right.")
+    wrong = int((got_t != want).sum())
+    i = int((got_t != want).nonzero()[0])
+    return Feedback(False, f"{wrong} of 40 clips are wrong; clip {i} moves {DIRECTIONS[int(want[i])]}, you said "
+                           f"{DIRECTIONS[got[i]] if 0 <= got[i] < 4 else got[i]}. Track the centre of mass "
+                           "(rows, columns) from the first to the last frame.")

@@ -5,6 +5,9 @@
   captions as text, since matplotlib's default fonts have no CJK glyphs).
 * :func:`plot_timeline` -- the Part 1 history figure, drawn from :func:`~crossmodal_lib.data.load_milestones`.
 * :func:`plot_history` -- per-epoch curves returned by :func:`~crossmodal_lib.training.train`.
+* :func:`show_spectrograms` -- log-mel spectrograms, low frequencies at the bottom (Part 5.2).
+* :func:`motion_trail` -- a clip as one picture, early frames faint and the last one dark (Part 5.3).
+* :func:`audio_players` -- a row of labelled audio players that also work on the static website.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["OKABE_ITO", "plot_history", "plot_timeline", "scatter_images", "show_images", "use_book_style"]
+__all__ = ["OKABE_ITO", "audio_players", "motion_trail", "plot_history", "plot_timeline", "scatter_images", "show_images",
+           "show_spectrograms", "use_book_style"]
 
 #: Okabe & Ito's palette, distinguishable with the common forms of colour blindness.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -63,6 +67,43 @@ def show_images(images: torch.Tensor | np.ndarray, captions: Sequence[str] | Non
                 ax.set_title("\n".join(textwrap.wrap(captions[i], width)), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def show_spectrograms(spectrograms: torch.Tensor | np.ndarray, captions: Sequence[str] | None = None, *,
+                      ncols: int = 5, size: float = 2.0) -> Figure:
+    """Grid of ``[N, 1, n_mels, frames]`` log-mel spectrograms in [0, 1]: time runs to the right,
+    mel band 0 (the lowest frequencies) is at the bottom, louder is brighter."""
+    x = torch.as_tensor(spectrograms).detach().cpu().float()
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected spectrograms [N, 1, n_mels, frames], got {tuple(x.shape)}")
+    return show_images(x.flip(-2), captions, ncols=ncols, size=size, cmap="magma")
+
+
+def motion_trail(clips: torch.Tensor) -> torch.Tensor:
+    """``[N, T, 1, H, W]`` clips -> ``[N, 1, H, W]`` pictures: the maximum over frames of frame t
+    scaled by 0.2 + 0.8 t / (T - 1), so the path shows faint-to-dark in the direction of motion."""
+    x = torch.as_tensor(clips).detach().cpu().float()
+    if x.dim() != 5 or x.shape[2] != 1:
+        raise ValueError(f"expected clips [N, T, 1, H, W], got {tuple(x.shape)}")
+    t = x.shape[1]
+    weight = 0.2 + 0.8 * torch.arange(t, dtype=x.dtype) / max(t - 1, 1)
+    return (x * weight[None, :, None, None, None]).amax(1)
+
+
+def audio_players(waveforms: Sequence[np.ndarray], labels: Sequence[str], rate: int) -> object:
+    """An HTML table of labelled ``<audio>`` players, one per waveform (IPython's ``Audio`` embeds
+    each clip as base64 WAV, so the players work in JupyterLab, Colab and the static website)."""
+    import html
+
+    from IPython.display import HTML, Audio
+
+    if len(waveforms) != len(labels):
+        raise ValueError(f"mismatched pairs: {len(waveforms)} waveforms but {len(labels)} labels")
+    cells = "".join(
+        f"<td style='padding:4px;text-align:center'>{html.escape(str(label))}<br>"
+        f"{Audio(np.asarray(w, dtype=np.float32), rate=rate)._repr_html_()}</td>"
+        for w, label in zip(waveforms, labels))
+    return HTML(f"<table><tr>{cells}</tr></table>")
 
 
 def plot_timeline(milestones: Sequence, *, ax: plt.Axes | None = None) -> Figure:

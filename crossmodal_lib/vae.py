@@ -49,6 +49,8 @@ __all__ = [
     "ImageVAE",
     "MultimodalVAE",
     "binomial_log_likelihood",
+    "gaussian_log_likelihood",
+    "likelihood_for",
     "fit_binomial_mixture",
     "gaussian_kl",
     "mixture_log_likelihood",
@@ -123,6 +125,31 @@ def binomial_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tens
     n = torch.tensor(float(PIXEL_COUNTS), device=k.device)
     log_choose = torch.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
     return (log_choose + k * F.logsigmoid(logits) + (n - k) * F.logsigmoid(-logits)).sum(1)
+
+
+def gaussian_log_likelihood(mean: torch.Tensor, log_sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log N(x | mean, sigma^2) in nats per example ``[N]``, features independent.
+
+    ``mean`` and ``x`` flatten to ``[N, D]``; ``log_sigma`` is ``[D]`` (one learned scale per
+    feature) or broadcastable to it. For continuous features such as log-mel spectrograms,
+    where the binomial count model of the digits does not apply (Part 5.2). A density, so
+    the nats are not comparable with those of a discrete likelihood.
+    """
+    mean, x = mean.reshape(len(mean), -1), x.reshape(len(x), -1)
+    if mean.shape != x.shape:
+        raise ValueError(f"mean and x must have the same number of features, got {tuple(mean.shape)} and {tuple(x.shape)}")
+    z = (x - mean) / log_sigma.exp()
+    return (-0.5 * z ** 2 - log_sigma - 0.5 * math.log(2 * math.pi)).sum(1)
+
+
+def likelihood_for(modality: str) -> str:
+    """``"binomial"`` for digit images and moving-digit clips (pixel counts k/16),
+    ``"gaussian"`` for spectrograms."""
+    if modality in ("image", "video"):
+        return "binomial"
+    if modality == "spectrogram":
+        return "gaussian"
+    raise ValueError(f"no likelihood for modality {modality!r}")
 
 
 def pixel_baseline(train_x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -217,11 +244,11 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
     return -0.5 * (logvar + (z - mu) ** 2 / logvar.exp() + math.log(2 * math.pi)).sum(-1)
 
 
-def _check_images(x: torch.Tensor) -> None:
-    if x.dim() != 4 or len(x) == 0:
+def _check_images(x: torch.Tensor, dims: int | None = 4) -> None:
+    if (dims is not None and x.dim() != dims) or x.dim() < 2 or len(x) == 0:
         raise ValueError(f"expected a non-empty batch of images [N, C, H, W], got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
-        raise ValueError("images contain NaN or infinite values")
+        raise ValueError("inputs contain NaN or infinite values")
 
 
 def train_vae(inputs: torch.Tensor, *, latent_dim: int = 16, beta: float = 1.0, hidden: int = 256, epochs: int = 60,
@@ -444,16 +471,21 @@ class MultimodalVAE(nn.Module):
 
     def __init__(self, vocab: Vocabulary, latent_dim: int = 16, hidden: int = 256,
                  image_shape: Sequence[int] = (1, 8, 8), posterior: str = "poe",
-                 image_features: nn.Module | None = None, feature_dim: int = 0) -> None:
+                 image_features: nn.Module | None = None, feature_dim: int = 0, likelihood: str = "binomial") -> None:
         super().__init__()
         if posterior not in ("poe", "moe"):
             raise ValueError(f"posterior must be 'poe' or 'moe', got {posterior!r}")
+        if likelihood not in ("binomial", "gaussian"):
+            raise ValueError(f"likelihood must be 'binomial' or 'gaussian', got {likelihood!r}")
+        self.likelihood = likelihood
         self.vocab, self.latent_dim, self.image_shape, self.posterior_kind = vocab, latent_dim, tuple(image_shape), posterior
         d = math.prod(self.image_shape)
         self.image_encoder = GaussianEncoder(
             nn.Sequential(ImageFeatures(image_features), MLP(d + feature_dim, hidden, (hidden,))), hidden, latent_dim)
         self.text_encoder = GaussianEncoder(BagOfWords(len(vocab), hidden, hidden), hidden, latent_dim)
         self.image_decoder = MLP(latent_dim, d, (hidden, hidden))
+        # Gaussian likelihood: one learned scale per feature (maximum likelihood, not a tuned weight)
+        self.log_sigma = nn.Parameter(torch.full((d,), math.log(0.1))) if likelihood == "gaussian" else None
         self.caption_decoder = CaptionDecoder(len(vocab), latent_dim)
         self.history: dict[str, list[float]] = {}
 
@@ -480,11 +512,21 @@ class MultimodalVAE(nn.Module):
         return product_of_experts(torch.stack([m for m, _ in experts]), torch.stack([v for _, v in experts]))
 
     def decode_image(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel logits ``[N, *image_shape]``."""
+        """Decoder output ``[N, *image_shape]``: pixel logits (binomial) or feature means (Gaussian)."""
         return self.image_decoder(z).view(len(z), *self.image_shape)
 
+    def input_log_likelihood(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) ``[N]`` from the decoder output ``out``, under the model's likelihood."""
+        if self.likelihood == "gaussian":
+            return gaussian_log_likelihood(out, self.log_sigma.clamp(math.log(0.01), 0.0), x)
+        return binomial_log_likelihood(out, x)
+
+    def input_mean(self, out: torch.Tensor) -> torch.Tensor:
+        """E[x | z] from the decoder output: sigmoid of the logits, or the Gaussian mean clipped to [0, 1]."""
+        return out.clamp(0.0, 1.0) if self.likelihood == "gaussian" else torch.sigmoid(out)
+
     def _log_lik(self, z: torch.Tensor, x: torch.Tensor, ids: torch.Tensor, text_weight: float = 1.0) -> torch.Tensor:
-        return binomial_log_likelihood(self.decode_image(z), x) + text_weight * self.caption_decoder.log_likelihood(z, ids)
+        return self.input_log_likelihood(self.decode_image(z), x) + text_weight * self.caption_decoder.log_likelihood(z, ids)
 
     def _joint_terms(self, x: torch.Tensor, ids: torch.Tensor, beta: float,
                      generator: torch.Generator | None = None,
@@ -514,7 +556,7 @@ class MultimodalVAE(nn.Module):
             if cross:
                 rec = self._log_lik(z, x, ids, text_weight)
             elif own == "image":
-                rec = binomial_log_likelihood(self.decode_image(z), x)
+                rec = self.input_log_likelihood(self.decode_image(z), x)
             else:
                 rec = text_weight * self.caption_decoder.log_likelihood(z, ids)
             total = total + rec - beta * gaussian_kl(mu, logvar)
@@ -532,7 +574,7 @@ class MultimodalVAE(nn.Module):
         return self.vocab.encode(list(captions), add_bos_eos=True).to(self._device())
 
     def _images(self, inputs: torch.Tensor) -> torch.Tensor:
-        _check_images(inputs)
+        _check_images(inputs, dims=None)
         if tuple(inputs.shape[1:]) != self.image_shape:
             raise ValueError(f"expected inputs [N, {', '.join(map(str, self.image_shape))}], got {tuple(inputs.shape)}")
         return inputs.to(self._device(), torch.float32)
@@ -546,7 +588,7 @@ class MultimodalVAE(nn.Module):
         self.eval()
         mu, logvar = self.posterior(ids=self._ids(captions))
         gen = torch.Generator(device=mu.device).manual_seed(seed) if seed is not None else None
-        return torch.sigmoid(self.decode_image(reparameterize(mu, logvar, gen))).cpu()
+        return self.input_mean(self.decode_image(reparameterize(mu, logvar, gen))).cpu()
 
     @torch.no_grad()
     def describe(self, inputs: torch.Tensor, beam: int = 5) -> list[str]:
@@ -568,7 +610,7 @@ class MultimodalVAE(nn.Module):
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.latent_dim, generator=gen).to(self._device())
         ids = self.caption_decoder.greedy(z, self.vocab.stoi[BOS], self.vocab.stoi[EOS])
-        return torch.sigmoid(self.decode_image(z)).cpu(), self._text(ids)
+        return self.input_mean(self.decode_image(z)).cpu(), self._text(ids)
 
     @torch.no_grad()
     def elbo(self, inputs: torch.Tensor, captions: Sequence[str], seed: int = 0) -> torch.Tensor:
@@ -602,7 +644,8 @@ def train_multimodal_vae(pairs: PairedDataset, *, seed: int = 0, device: torch.d
     ``pairs.captions`` unless given. Returns the model on the CPU in eval mode with ``.history``
     (per-epoch ``loss``, ``joint``, ``unimodal``) and ``.train_seconds``.
     """
-    _check_images(pairs.inputs)
+    _check_images(pairs.inputs, dims=None)
+    likelihood = likelihood_for(pairs.modality)
     set_seed(seed)
     device = torch.device(device) if device is not None else get_device()
     vocab = vocab if vocab is not None else Vocabulary.build(pairs.captions, pairs.lang)
@@ -611,7 +654,7 @@ def train_multimodal_vae(pairs: PairedDataset, *, seed: int = 0, device: torch.d
         dual_encoder = train_dual_encoder(pairs, seed=seed, device=device, progress=progress)
     frozen = dual_encoder.input_encoder if dual_encoder else None  # ImageFeatures copies it
     model = MultimodalVAE(vocab, latent_dim, hidden, pairs.inputs.shape[1:], posterior, frozen,
-                          frozen.out_dim if frozen is not None else 0).to(device).train()
+                          frozen.out_dim if frozen is not None else 0, likelihood).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(TensorDataset(pairs.inputs.float(), ids), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
