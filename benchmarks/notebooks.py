@@ -24,7 +24,10 @@ PEAK_RSS = "import resource, sys; print(resource.getrusage(resource.RUSAGE_SELF)
 
 def toc_notebooks() -> list[Path]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for p in toc.get("parts", []) for c in p.get("chapters", [])]
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for chapter in part.get("chapters", []):  # a chapter, then its sections
+            files += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 

@@ -121,8 +121,10 @@ class SpectrogramEncoder(nn.Module):
 
     The mel bands are the channels of two 1-D convolutions over time (kernel 5, the second
     with stride 2), so the same filter fires wherever in the window a sound occurs; the mean
-    and the max over time are concatenated and mapped to ``out_dim``. A word's position and
-    length vary from clip to clip; pooling over time makes the output insensitive to both.
+    and the max over time are concatenated and mapped to ``out_dim``. A word's position varies
+    from clip to clip; pooling over time makes the output nearly independent of it (exactly
+    for the max, up to the stride and the window's edges). The mean still depends on how long
+    the word is, which is information too (a speaking rate).
     """
 
     def __init__(self, out_dim: int, n_mels: int = 32, frames: int = 32, channels: int = 128) -> None:

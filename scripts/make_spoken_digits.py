@@ -89,7 +89,10 @@ def main() -> None:
         speakers=np.array(speakers), accents=np.array(accents), audio_index=np.array(audio_idx, np.int64),
         audio=np.stack(audio), meta=np.array(json.dumps(meta)),
     )
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB, {len(feats)} clips)")
+    q = np.stack(feats)
+    print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB, {len(feats)} clips); "
+          f"cells at the top of the scale {np.mean(q == 255):.4f}, at silence {np.mean(q == 0):.2f}, "
+          f"loudest cell {q.max()}/255")
 
 
 if __name__ == "__main__":
