@@ -190,7 +190,7 @@ def test_speech_is_recognised_on_unseen_voices(speech, speech_dual):
     transcripts = list(data.DIGIT_NAMES["en"]) + list(data.DIGIT_NAMES["zh"])
     guess = (speech_dual.encode_inputs(test.inputs) @ speech_dual.encode_texts(transcripts).T).argmax(1)
     assert isinstance(speech_dual.input_encoder, encoders.SpectrogramEncoder)
-    assert (guess % 10 == test.labels).float().mean() >= 0.95          # book: 0.978
+    assert (guess % 10 == test.labels).float().mean() >= 0.95          # book: 0.984
     assert (guess // 10 == test.attributes["lang"]).float().mean() >= 0.95
 
 
@@ -203,7 +203,7 @@ def test_generated_speech_is_recognised_by_an_independent_judge(speech, speech_d
     spoken = model.generate(transcripts * 8, seed=1)
     assert spoken.shape == (160, 1, 32, 32) and spoken.min() >= 0 and spoken.max() <= 1
     judge = metrics.Judge(train.inputs, train.labels)
-    assert judge.accuracy(spoken, torch.tensor([k % 10 for k in range(20)] * 8)) >= 0.85   # book: 0.988
+    assert judge.accuracy(spoken, torch.tensor([k % 10 for k in range(20)] * 8)) >= 0.85   # book: 0.994
 
 
 def test_the_gan_accepts_spectrograms(speech, speech_dual):
@@ -228,7 +228,7 @@ def test_video_retrieval_and_the_averaging_models_predicted_blindness(video):
     mean = embedding.train_dual_encoder(video["train"], seed=0, batch_size=256, encoder_options={"temporal": "mean"},
                                         progress=False)
     sim = gru.encode_inputs(test.inputs) @ gru.encode_texts(test.captions).T
-    assert metrics.recall_at_k(sim, 1, test.labels, test.labels) >= 0.95       # book: 0.997
+    assert metrics.recall_at_k(sim, 1, test.labels, test.labels) >= 0.95       # book: 0.992
     assert metrics.recall_at_k(sim.T, 1, test.labels, test.labels) >= 0.95     # book: 1.000
     prompts = [f"{data.DIGIT_NAMES['en'][k // 4]}, going {data.DIRECTIONS[k % 4]}" for k in range(40)]
 
