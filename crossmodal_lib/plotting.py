@@ -45,8 +45,9 @@ def use_book_style() -> None:
 
 
 def show_images(images: torch.Tensor | np.ndarray, captions: Sequence[str] | None = None, *, ncols: int = 6,
-                width: int = 22, size: float = 1.9, cmap: str = "gray_r") -> Figure:
-    """Grid of ``[N, 1, H, W]`` or ``[N, H, W]`` images (values in [0, 1]), ink dark on white."""
+                width: int = 22, size: float = 1.9, cmap: str = "gray_r", border: bool = False) -> Figure:
+    """Grid of ``[N, 1, H, W]`` or ``[N, H, W]`` images (values in [0, 1]), ink dark on white.
+    ``border=True`` outlines each image in grey, so that the edges of a white canvas show."""
     x = torch.as_tensor(images).detach().cpu().float()
     if x.dim() == 4:
         x = x[:, 0]
@@ -63,6 +64,9 @@ def show_images(images: torch.Tensor | np.ndarray, captions: Sequence[str] | Non
         ax.axis("off")
         if i < n:
             ax.imshow(x[i].numpy(), cmap=cmap, vmin=0, vmax=1)
+            if border:
+                h, w = x[i].shape
+                ax.add_patch(plt.Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="0.6", lw=1, clip_on=False))
             if captions is not None:
                 ax.set_title("\n".join(textwrap.wrap(captions[i], width)), fontsize=9)
     fig.tight_layout()

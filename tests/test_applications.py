@@ -270,3 +270,12 @@ def test_part5_checkers_accept_right_and_reject_wrong_answers():
     assert exercises.check_direction(direction)
     reply = exercises.check_direction(lambda clip: [1, 0, 3, 2][direction(clip)])
     assert not reply and "opposite" in reply.message
+
+
+def test_show_images_can_outline_a_white_canvas():
+    import matplotlib.pyplot as plt
+
+    plain, framed = plotting.show_images(torch.rand(2, 1, 8, 8)), plotting.show_images(torch.rand(2, 1, 8, 8), border=True)
+    assert [len(ax.patches) for ax in plain.axes] == [0, 0]
+    assert [len(ax.patches) for ax in framed.axes] == [1, 1]
+    plt.close("all")
