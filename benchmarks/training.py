@@ -80,7 +80,7 @@ def multimodal_vae(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 def speech(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     train, test = data.load_spoken_digits("train"), data.load_spoken_digits("test")
     judge = metrics.Judge(train.inputs, train.labels)
-    transcripts = list(data.DIGIT_NAMES["en"]) + list(data.DIGIT_NAMES["zh"])
+    transcripts = data.spoken_transcripts()
     wanted = torch.tensor([k % 10 for k in range(20)] * 8)
     for seed in seeds:
         dual = embedding.train_dual_encoder(train, seed=seed, progress=False)
@@ -94,7 +94,7 @@ def speech(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 
 def video(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     splits = {s: data.load_moving_digits(s) for s in ("train", "test", "novel")}
-    prompts = [f"{data.DIGIT_NAMES['en'][k // 4]}, going {data.DIRECTIONS[k % 4]}" for k in range(40)]
+    prompts = data.moving_digit_prompts()
     for temporal in ("gru", "mean"):
         for seed in seeds:
             model = embedding.train_dual_encoder(splits["train"], seed=seed, progress=False, batch_size=256,

@@ -58,9 +58,11 @@ __all__ = [
     "audio_to_spectrogram",
     "load_moving_digits",
     "load_spoken_digits",
+    "moving_digit_prompts",
     "novel_direction",
     "spectrogram_to_audio",
     "spoken_digit_audio",
+    "spoken_transcripts",
 ]
 
 LANGS = ("en", "zh")
@@ -560,6 +562,12 @@ def load_spoken_digits(split: str = "train", lang: str | None = None) -> PairedD
     )
 
 
+def spoken_transcripts() -> list[str]:
+    """The 20 possible transcripts of the spoken digits, English 0..9 then Mandarin 0..9: the
+    transcript of a clip is at position ``10 * attributes["lang"] + label``."""
+    return list(DIGIT_NAMES["en"]) + list(DIGIT_NAMES["zh"])
+
+
 def spoken_digit_audio() -> tuple[torch.Tensor, np.ndarray]:
     """The shipped recordings: (clip ``indices`` ``[M]`` into the collection, waveforms
     ``[M, SPEECH["samples"]]`` float32 at 16 kHz). They belong to two test voices; match them to
@@ -576,6 +584,13 @@ DIRECTIONS = ("up", "down", "left", "right")
 _STEP = {0: (-1, 0), 1: (1, 0), 2: (0, -1), 3: (0, 1)}  # (row, column) change per frame
 _VIDEO_TEMPLATES = ("{a} {d} moving {m}", "the digit {d} moves {m}", "{a} {d} that slides {m}",
                     "{a} {d} drifting {m}", "{d}, going {m}")
+
+
+def moving_digit_prompts() -> list[str]:
+    """One caption per moving-digit class, in label order (position ``4 * digit + direction``),
+    in the captions' own phrasing ``"three, going left"``: the prompts of zero-shot
+    classification over all 40 digit-direction combinations (Part 5.3)."""
+    return [_VIDEO_TEMPLATES[-1].format(d=DIGIT_NAMES["en"][k // 4], m=DIRECTIONS[k % 4]) for k in range(40)]
 
 
 def novel_direction(digit: int) -> int:
