@@ -8,6 +8,11 @@ notebook runs on a CUDA GPU, an Apple GPU (MPS) or a CPU without edits:
 * :func:`train` -- an explicit loop: move each batch to the device, call a step function,
   keep a per-epoch history, show a ``tqdm.auto`` progress bar, and stop with a clear
   :class:`NonFiniteLossError` the moment a loss becomes NaN or infinite.
+* :func:`optimizer_step` -- the one optimiser update every trainer uses (zero the gradients,
+  back-propagate, step), skipped when the loss is not finite so that :func:`train` can stop
+  and say why.
+* :func:`seeded_loader` -- a shuffled ``DataLoader`` whose order depends only on a seed.
+* :func:`resolve_device` -- the device a trainer runs on (``None`` means :func:`get_device`).
 * :func:`fit` -- the common case of :func:`train`: one model, one loss, one Adam optimiser.
 * :func:`save_checkpoint` / :func:`load_checkpoint` -- safetensors files: tensors only, so
   loading never unpickles (and never runs) arbitrary code.
@@ -26,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 __all__ = [
@@ -33,7 +39,10 @@ __all__ = [
     "fit",
     "get_device",
     "load_checkpoint",
+    "optimizer_step",
+    "resolve_device",
     "save_checkpoint",
+    "seeded_loader",
     "set_seed",
     "to_device",
     "train",
@@ -76,6 +85,42 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``torch.device(device)``, or :func:`get_device` when ``device`` is ``None``."""
+    return torch.device(device) if device is not None else get_device()
+
+
+def seeded_loader(*tensors: torch.Tensor, batch_size: int, seed: int, drop_last: bool = False) -> DataLoader:
+    """A shuffled ``DataLoader`` over ``TensorDataset(*tensors)`` (aligned ``[N, ...]`` tensors).
+
+    The order of the batches depends only on ``seed`` (its own ``torch.Generator``), not on
+    how much of the global random stream the model's initialisation used up. ``drop_last``
+    drops a last, smaller batch (contrastive losses prefer equal batch sizes).
+    """
+    if not tensors or len(tensors[0]) == 0:
+        raise ValueError("seeded_loader needs at least one non-empty tensor")
+    if any(len(t) != len(tensors[0]) for t in tensors):
+        raise ValueError(f"mismatched tensors: lengths {[len(t) for t in tensors]}")
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
+                      generator=torch.Generator().manual_seed(seed), drop_last=drop_last)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One update: zero the gradients, back-propagate ``loss`` (a scalar), step; returns ``loss``.
+
+    A NaN or infinite loss is *not* back-propagated (it would write NaNs into every weight);
+    the step is skipped and the value is returned unchanged, so that :func:`train`, which
+    checks every value a step reports, stops with a :class:`NonFiniteLossError` naming it.
+    """
+    if loss.dim() != 0:
+        raise ValueError(f"the loss must be a scalar, got shape {tuple(loss.shape)}")
+    optimizer.zero_grad(set_to_none=True)
+    if torch.isfinite(loss):
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move every tensor in a (nested) tuple / list / dict batch to ``device``."""
     if isinstance(batch, torch.Tensor):
@@ -105,7 +150,7 @@ def train(
     *,
     epochs: int,
     device: torch.device | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     desc: str = "training",
 ) -> dict[str, list[float]]:
     """Run ``step`` over ``loader`` for ``epochs`` epochs and return the per-epoch history.
@@ -116,6 +161,9 @@ def train(
     guard and shown in the progress bar; every entry is averaged over the epoch
     (weighted equally per step) into ``history[name]``.
 
+    ``progress``: show a ``tqdm`` bar labelled ``desc`` (``True``), labelled by the string
+    given, or none (``False``).
+
     Raises :class:`NonFiniteLossError` on the first NaN/inf value, and ``ValueError``
     for ``epochs < 1`` or an empty loader.
     """
@@ -123,7 +171,8 @@ def train(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = device or get_device()
     history: dict[str, list[float]] = {}
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=True)
+    label = progress if isinstance(progress, str) else desc
+    bar = tqdm(range(epochs), desc=label, disable=progress is False, leave=True)
     global_step = 0
     for epoch in bar:
         sums: dict[str, float] = {}
@@ -160,7 +209,7 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     device: torch.device | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     desc: str = "training",
 ) -> dict[str, list[float]]:
     """Train ``model`` with Adam on ``loss_fn(model, batch)``; returns ``{"loss": [...]}``.
@@ -173,14 +222,7 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
     def step(batch: Any) -> dict[str, torch.Tensor]:
-        loss = loss_fn(model, batch)
-        if loss.dim() != 0:
-            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
-        opt.zero_grad(set_to_none=True)
-        if torch.isfinite(loss):  # the guard in train() reports a non-finite loss
-            loss.backward()
-            opt.step()
-        return {"loss": loss}
+        return {"loss": optimizer_step(opt, loss_fn(model, batch))}
 
     try:
         return train(step, loader, epochs=epochs, device=device, progress=progress, desc=desc)
