@@ -1,5 +1,6 @@
 """Values, not smoke: split sizes, attribute measurements on synthetic images, caption content."""
 
+import importlib
 import re
 
 import numpy as np
@@ -257,3 +258,58 @@ def test_parse_caption_refuses_to_guess():
     assert data.parse_caption("一个向左倾斜的七", "zh") == (7, None, 0)  # 一个 is "a", not the digit one
     with pytest.raises(ValueError, match="lang"):
         data.parse_caption("a seven", "fr")
+
+
+# ---- the random streams of the captions ------------------------------------------------
+def test_english_captions_are_the_ones_the_book_was_written_with(splits):
+    # read from the code before English and Chinese got separate streams: every English number
+    # in the book depends on these strings, so they must not move
+    assert splits["train"].captions[:3] == [
+        "a right-leaning zero drawn with thin strokes",
+        "a handwritten one with regular strokes, upright",
+        "the digit 2, written with bold strokes, slanted to the right",
+    ]
+
+
+def _en_template(caption):
+    """Which of the four English templates (captions._EN_TEMPLATES order) wrote ``caption``."""
+    if caption.startswith("the digit "):
+        return 1
+    if caption.startswith("a handwritten "):
+        return 3
+    return 2 if " drawn with " in caption else 0
+
+
+def _zh_template(caption):
+    """Which of the four Chinese templates (captions._ZH_TEMPLATES order) wrote ``caption``."""
+    return next(k for k, start in enumerate(("笔画", "数字", "一个", "手写的")) if caption.startswith(start))
+
+
+def test_english_and_chinese_captions_draw_from_separate_streams():
+    from crossmodal_lib.digits import CAPTION_STREAMS
+
+    en, zh = load_digit_pairs("all", lang="en"), load_digit_pairs("all", lang="zh")
+    # a shared generator makes both languages pick the same template (and word-or-numeral) for
+    # every image; separate streams agree only by chance, about 1 time in 4
+    same = [_en_template(a) == _zh_template(b) for a, b in zip(en.captions[:200], zh.captions[:200])]
+    assert sum(same) < 100, sum(same)
+    assert CAPTION_STREAMS["en"] == () and CAPTION_STREAMS["zh"] != ()
+    for i in range(5):  # the documented seeding, for both languages
+        y, t, s = int(zh.labels[i]), int(zh.attributes["thickness"][i]), int(zh.attributes["slant"][i])
+        for lang, ds in (("en", en), ("zh", zh)):
+            rng = np.random.default_rng([0, i, *CAPTION_STREAMS[lang]])
+            assert ds.captions[i] == describe(y, t, s, lang, rng)
+
+
+def test_the_facade_documents_constants_as_their_home_modules_do():
+    # book/api.md documents crossmodal_lib.data, and Sphinx reads a constant's doc comment from
+    # the module that assigns it: data.py repeats three comments, which must not drift apart
+    pycode = pytest.importorskip("sphinx.pycode")
+
+    def docs(module):
+        return pycode.ModuleAnalyzer.for_module(f"crossmodal_lib.{module}").find_attr_docs()
+
+    facade = docs("data")
+    for home, name in (("captions", "ATTRIBUTE_LEVELS"), ("speech", "SPEECH"), ("video", "DIRECTIONS")):
+        assert facade[("", name)] == docs(home)[("", name)], name
+        assert getattr(data, name) is getattr(importlib.import_module(f"crossmodal_lib.{home}"), name)
