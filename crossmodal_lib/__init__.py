@@ -3,21 +3,36 @@
 One module per idea, each naming the book section it implements:
 
 =================  ==================================================================
-``data``           paired digits with English/Chinese captions, measured attributes
+``data``           one import for all the data below (re-exports them)
+``pairs``          the paired-dataset container every modality uses (Part 1)
+``digits``         the handwritten digits and attributes measured from pixels (Part 1)
+``captions``       English/Chinese captions: write, parse, zero-shot prompts (Part 1)
+``speech``         spoken digits as log-mel spectrograms, Griffin-Lim (Part 5.2)
+``video``          moving-digit clips (Part 5.3)
+``history``        the milestones of the Part 1 timeline
 ``text``           tokenizer and vocabulary for captions
 ``encoders``       per-modality encoders
 ``fusion``         early and late fusion (Part 2)
-``embedding``      shared spaces: CCA, InfoNCE, triplet, the dual encoder (Part 3.1)
+``cca``            canonical correlation analysis (Part 3.1)
+``embedding``      shared spaces: InfoNCE, triplet, the dual encoder (Part 3.1)
+``gan_theory``     the GAN game on a grid, the ring of Gaussians (Part 3.2)
 ``gan``            generative adversarial networks, text-to-image (Part 3.2)
-``vae``            variational autoencoders, the multimodal VAE (Part 3.3)
+``gaussians``      Gaussian KL, reparameterisation, product of experts (Part 3.3)
+``likelihoods``    pixel and feature likelihoods, density baselines (Part 3.3)
+``vae``            the image VAE and the conditional VAE (Part 3.3)
+``multimodal_vae`` the multimodal VAE and the caption decoder (Part 3.3b)
 ``metrics``        accuracy, Recall@K, median rank
-``training``       seed, device, training loop with a NaN guard, checkpoints
+``training``       seed, device, the training loop and step, checkpoints
+``config``         trainer configs with overrides, checked string options
 ``plotting``       figures readable in light and dark mode
 ``exercises``      auto-checkers for the exercises
 =================  ==================================================================
 """
 
-from . import data, embedding, encoders, exercises, fusion, gan, metrics, plotting, text, training, vae
+from . import (
+    captions, cca, config, data, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
+    likelihoods, metrics, multimodal_vae, pairs, plotting, speech, text, training, vae, video,
+)
 from .data import PairedDataset, load_digit_pairs
 from .text import Vocabulary, tokenize
 from .training import fit, get_device, load_checkpoint, save_checkpoint, set_seed, train
@@ -25,7 +40,8 @@ from .training import fit, get_device, load_checkpoint, save_checkpoint, set_see
 __version__ = "0.1.0"
 
 __all__ = [
-    "PairedDataset", "Vocabulary", "data", "embedding", "encoders", "exercises", "fit", "fusion", "gan",
-    "get_device", "load_checkpoint", "load_digit_pairs", "metrics", "plotting", "save_checkpoint",
-    "set_seed", "text", "tokenize", "train", "training", "vae",
+    "PairedDataset", "Vocabulary", "captions", "cca", "config", "data", "digits", "embedding", "encoders",
+    "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "history", "likelihoods",
+    "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "save_checkpoint",
+    "set_seed", "speech", "text", "tokenize", "train", "training", "vae", "video",
 ]

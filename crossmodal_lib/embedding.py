@@ -4,44 +4,51 @@ The source chapter writes the embedding model as one map ``f: X -> Y``. A *share
 one encoder per modality, ``f(x)`` for inputs and ``g(t)`` for captions, both landing in the same
 ``R^d``, and an objective that pulls each pair together and pushes non-pairs apart:
 
-* :class:`LinearCCA` -- the classical answer (Hotelling, 1936): linear maps that maximise the
-  correlation of paired projections, in closed form from the SVD of the whitened
-  cross-covariance.
+* :class:`~crossmodal_lib.cca.LinearCCA` -- the classical answer (Hotelling, 1936): linear
+  maps that maximise the correlation of paired projections, in closed form from the SVD of
+  the whitened cross-covariance (in :mod:`crossmodal_lib.cca`, re-exported here).
 * :func:`info_nce` -- the contrastive loss of CLIP (Radford et al., 2021): softmax cross-entropy
   over the similarities in a batch, symmetric in the two directions, with a learnable
   temperature.
 * :func:`triplet_loss` -- the hinge loss of VSE++ (Faghri et al., 2018) on the hardest negative.
 
 :func:`train_dual_encoder` trains a :class:`DualEncoder` on a :class:`~crossmodal_lib.data.PairedDataset`
-with the book's default settings.
+with the hyperparameters of a :class:`DualEncoderConfig`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
+from .cca import LinearCCA
+from .config import check_choice, resolve_config
 from .data import PairedDataset
 from .encoders import ConvImageEncoder, TextEncoder, encoder_for
 from .text import Vocabulary
-from .training import get_device, set_seed, train
+from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train
 
 __all__ = [
     "DualEncoder",
+    "DualEncoderConfig",
     "LinearCCA",
+    "dual_encoder_loss",
     "gaussian_mutual_information",
+    "group_ids",
     "info_nce",
     "positive_mask",
     "random_shift",
     "train_dual_encoder",
     "triplet_loss",
+    "use_hardest_negative",
 ]
 
 #: CLIP's initial temperature 0.07, stored as log(1 / 0.07); the scale is clamped to [1, 100].
@@ -63,14 +70,17 @@ def positive_mask(n: int, *, groups: torch.Tensor | None = None, device: torch.d
     """Boolean ``[n, n]`` mask of the pairs to treat as positives.
 
     Without ``groups`` only the diagonal (each item with its own partner). With ``groups``
-    (``[n]`` ints: a caption id, or a class label), every pair in the same group is positive,
+    ``[n]`` (ints: a caption id, or a class label) every pair in the same group is positive,
     so identical captions -- or captions of the same class -- are never used as negatives.
+    With ``groups`` ``[n, k]`` (k keys per item) two items are positives if any key is equal.
     """
     if groups is None:
         return torch.eye(n, dtype=torch.bool, device=device)
-    if groups.shape != (n,):
-        raise ValueError(f"groups must have shape [{n}], got {tuple(groups.shape)}")
-    return groups[:, None] == groups[None, :]
+    if groups.dim() == 1:
+        groups = groups[:, None]
+    if groups.dim() != 2 or len(groups) != n:
+        raise ValueError(f"groups must have shape [{n}] or [{n}, k], got {tuple(groups.shape)}")
+    return (groups[:, None, :] == groups[None, :, :]).any(-1)
 
 
 def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor | float,
@@ -125,76 +135,20 @@ def gaussian_mutual_information(rho: float, dim: int = 1) -> float:
 
 
 # --------------------------------------------------------------------------------------
-# CCA
-# --------------------------------------------------------------------------------------
-def _inverse_sqrt(c: torch.Tensor) -> torch.Tensor:
-    values, vectors = torch.linalg.eigh(c)
-    return vectors @ torch.diag(values.rsqrt()) @ vectors.T
-
-
-class LinearCCA:
-    """Canonical correlation analysis in closed form (book: Part 3.1, eq. (eq-cca-svd)).
-
-    With centred data, covariances ``Cxx``, ``Cyy`` (plus ``reg * I``) and cross-covariance
-    ``Cxy``, the SVD ``Cxx^{-1/2} Cxy Cyy^{-1/2} = U S V^T`` gives the projections
-    ``Wx = Cxx^{-1/2} U_k`` and ``Wy = Cyy^{-1/2} V_k`` and the canonical correlations
-    ``S_k``. Works in float64. ``fit(X [N, p], Y [N, q])``, then ``transform_x``, ``transform_y``
-    or ``transform``. ``reg`` (ridge on both covariances) keeps the whitening stable when a
-    view has (nearly) collinear features, as bag-of-words captions do.
-    """
-
-    def __init__(self, n_components: int, reg: float = 1e-3) -> None:
-        if n_components < 1:
-            raise ValueError(f"n_components must be >= 1, got {n_components}")
-        self.n_components, self.reg = n_components, reg
-
-    def fit(self, X: torch.Tensor | np.ndarray, Y: torch.Tensor | np.ndarray) -> LinearCCA:
-        X, Y = (torch.as_tensor(np.asarray(v), dtype=torch.float64) for v in (X, Y))
-        if X.dim() != 2 or Y.dim() != 2 or len(X) != len(Y):
-            raise ValueError(f"expected paired matrices [N, p] and [N, q], got {tuple(X.shape)} and {tuple(Y.shape)}")
-        k = self.n_components
-        if k > min(X.shape[1], Y.shape[1]) or len(X) < 2:
-            raise ValueError(f"cannot extract {k} components from {tuple(X.shape)} and {tuple(Y.shape)}")
-        self.mean_x, self.mean_y = X.mean(0), Y.mean(0)
-        Xc, Yc = X - self.mean_x, Y - self.mean_y
-        n = len(X) - 1
-        cxx = Xc.T @ Xc / n + self.reg * torch.eye(X.shape[1], dtype=X.dtype)
-        cyy = Yc.T @ Yc / n + self.reg * torch.eye(Y.shape[1], dtype=Y.dtype)
-        cxy = Xc.T @ Yc / n
-        kx, ky = _inverse_sqrt(cxx), _inverse_sqrt(cyy)
-        U, S, Vh = torch.linalg.svd(kx @ cxy @ ky)
-        self.Wx, self.Wy = kx @ U[:, :k], ky @ Vh.T[:, :k]
-        self.correlations = S[:k]
-        return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "Wx"):
-            raise RuntimeError("call fit() before transforming data")
-
-    def transform_x(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Project the first view: ``[N, p] -> [N, k]`` canonical variates (float32)."""
-        self._check_fitted()
-        return ((torch.as_tensor(np.asarray(X), dtype=torch.float64) - self.mean_x) @ self.Wx).float()
-
-    def transform_y(self, Y: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Project the second view: ``[N, q] -> [N, k]`` canonical variates (float32)."""
-        self._check_fitted()
-        return ((torch.as_tensor(np.asarray(Y), dtype=torch.float64) - self.mean_y) @ self.Wy).float()
-
-    def transform(self, X: torch.Tensor | np.ndarray, Y: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both views at once: ``(transform_x(X), transform_y(Y))``."""
-        return self.transform_x(X), self.transform_y(Y)
-
-
-# --------------------------------------------------------------------------------------
 # The dual encoder
 # --------------------------------------------------------------------------------------
 class DualEncoder(nn.Module):
     """Two towers into one normalised space: ``f(x)`` for inputs, ``g(t)`` for captions.
 
-    ``encode_inputs(x [N, ...]) -> [N, d]`` and ``encode_texts(list[str]) -> [M, d]`` return
-    L2-normalised rows on the CPU, in eval mode and without gradients, whatever device the
-    model is on. The learnable temperature is stored as ``log_scale`` (scale = 1 / T),
+    Two pairs of methods, one for each use:
+
+    * training -- ``forward_inputs(x [B, ...])`` and ``forward_ids(ids [B, T])``: the forward
+      pass on the model's device, in its current mode, *with* gradients;
+    * evaluation -- ``encode_inputs(x [N, ...]) -> [N, d]`` and ``encode_texts(list[str]) -> [M, d]``:
+      batched, in eval mode, *without* gradients, results on the CPU whatever device the
+      model is on; captions are tokenised and unknown words raise.
+
+    All four return L2-normalised rows. The learnable temperature is stored as ``log_scale`` (scale = 1 / T),
     initialised at log(1/0.07) and clamped to [0, log 100] when used.
     """
 
@@ -214,11 +168,11 @@ class DualEncoder(nn.Module):
         """1 / temperature, clamped to [1, 100]."""
         return self.log_scale.clamp(0.0, MAX_LOG_SCALE).exp()
 
-    def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, ...] -> [B, d]``, normalised, with gradients (for training)."""
         return F.normalize(self.input_proj(self.input_encoder(x)), dim=-1)
 
-    def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` token ids -> ``[B, d]``, normalised, with gradients (for training)."""
         return F.normalize(self.text_proj(self.text_encoder(ids)), dim=-1)
 
@@ -239,7 +193,7 @@ class DualEncoder(nn.Module):
         """Inputs ``[N, ...]`` -> ``[N, d]`` on the CPU, normalised, without gradients."""
         if len(x) == 0:
             raise ValueError("encode_inputs got an empty batch")
-        return self._encode_batches(lambda b: self.embed_inputs(b.to(self._device())), x, batch_size)
+        return self._encode_batches(lambda b: self.forward_inputs(b.to(self._device())), x, batch_size)
 
     def encode_texts(self, captions: Sequence[str], batch_size: int = 1024) -> torch.Tensor:
         """Captions -> ``[M, d]`` on the CPU. Unknown words raise ``ValueError`` naming them
@@ -248,108 +202,173 @@ class DualEncoder(nn.Module):
             raise TypeError("encode_texts expects a list of captions; wrap a single caption in a list")
         if len(captions) == 0:
             raise ValueError("encode_texts got an empty list of captions")
-        return self._encode_batches(lambda b: self.embed_ids(self.vocab.encode(b).to(self._device())),
+        return self._encode_batches(lambda b: self.forward_ids(self.vocab.encode(b).to(self._device())),
                                     list(captions), batch_size)
 
 
 def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """Translate each ``[B, C, H, W]`` image by a random integer offset in [-max_shift, max_shift]
-    in each direction, filling with zeros (no wrap-around; ink pushed past the border is lost)."""
+    """Translate each ``[B, C, H, W]`` image by a random integer offset of at most ``max_shift``
+    pixels in each direction, without cropping ink.
+
+    The offsets are drawn per image, uniformly among those that keep all of its ink inside the
+    frame: an image may move down only as far as it has blank rows at the bottom, and so on
+    (a digit that touches the top and bottom rows is not moved vertically at all; every one of
+    scikit-learn's digits does, since they were normalised to the full height, so on the
+    book's digits the shift is horizontal). What moves in from the other side is zero padding. This way the augmentation changes *where* a digit
+    is, never how much ink it has or how it leans, so it cannot move an image across a
+    thickness or slant tercile of its caption.
+    """
     b, _, h, w = x.shape
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+    ink = x.abs().sum(1) > 0                                                       # [B, H, W]
+    offsets = [_free_offsets(ink.any(2), max_shift, x.device), _free_offsets(ink.any(1), max_shift, x.device)]
     padded = F.pad(x, (max_shift,) * 4)
-    dy, dx = (torch.randint(0, 2 * max_shift + 1, (b,), device=x.device) for _ in range(2))
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]           # [B, H, 1]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]           # [B, 1, W]
+    (lo_y, hi_y), (lo_x, hi_x) = offsets
+    dy = lo_y + (torch.rand(b, device=x.device) * (hi_y - lo_y + 1)).long()       # in [lo, hi]
+    dx = lo_x + (torch.rand(b, device=x.device) * (hi_x - lo_x + 1)).long()
+    rows = (max_shift - dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # [B, H, 1]
+    cols = (max_shift - dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # [B, 1, W]
     batch = torch.arange(b, device=x.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 
-def _group_ids(pairs: PairedDataset, positives: str) -> torch.Tensor:
-    if positives == "pair":
-        return torch.arange(len(pairs))
-    if positives == "caption":  # identical caption strings share an id
-        ids: dict[str, int] = {}
-        return torch.tensor([ids.setdefault(c, len(ids)) for c in pairs.captions])
-    if positives == "description":  # same digit and same attribute levels: same meaning, other words
-        keys = torch.stack([pairs.labels, *pairs.attributes.values()], dim=1)
-        return torch.unique(keys, dim=0, return_inverse=True)[1]
-    if positives == "class":
-        return pairs.labels.clone()
-    raise ValueError(f"positives must be 'pair', 'caption', 'description' or 'class', got {positives!r}")
+def _free_offsets(occupied: torch.Tensor, max_shift: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ``occupied [B, L]`` (does line i hold ink?), the smallest and largest shift ``[B]`` each
+    that keep every inked line inside ``[0, L)``, limited to ``[-max_shift, max_shift]``."""
+    length = occupied.shape[1]
+    idx = torch.arange(length, device=device).expand_as(occupied)
+    first = torch.where(occupied, idx, length).min(1).values                      # blank image: no limit
+    last = torch.where(occupied, idx, -1).max(1).values
+    lo = torch.clamp(-first, min=-max_shift).clamp(max=0)
+    hi = torch.clamp(length - 1 - last, max=max_shift).clamp(min=0)
+    return lo, hi
 
 
-def train_dual_encoder(pairs: PairedDataset, *, seed: int = 0, device: torch.device | str | None = None,
-                       loss: str = "infonce", positives: str = "caption", dim: int = 32, hidden: int = 128,
-                       epochs: int = 35, batch_size: int = 128, lr: float = 2e-3, weight_decay: float = 1e-4,
-                       margin: float = 0.2, learn_temperature: bool = False, temperature: float = 0.3,
-                       warmup_epochs: int = 5, shift: int | None = None, encoder_options: dict | None = None,
-                       vocab: Vocabulary | None = None, progress: bool = True, desc: str | None = None) -> DualEncoder:
-    """Train a :class:`DualEncoder` on paired data with the book's default settings.
+#: How the positives of a batch are chosen (see :func:`group_ids`).
+Positives = Literal["pair", "caption", "description", "class"]
+POSITIVES = ("pair", "caption", "description", "class")
+LOSSES = ("infonce", "triplet")
 
-    ``loss``: ``"infonce"`` (default) or ``"triplet"`` (VSE++: the sum of hinges over all
-    negatives for ``warmup_epochs``, then the hardest negative only). ``positives``:
-    which other pairs in a batch are *not* negatives -- ``"pair"`` (none), ``"caption"``
-    (identical captions, default), ``"description"`` (same digit and attribute levels) or
-    ``"class"`` (same label). The temperature is fixed at ``temperature`` (default 0.3, which
-    Part 3.1 shows works better on this small dataset); with ``learn_temperature=True`` it is
-    learned from that starting value, without weight decay (``temperature=0.07`` gives CLIP's
-    setting). ``shift``: each training image is translated by up to this many pixels (a
-    different random shift every time it is seen). Digits touch the top and bottom rows, so a
-    shift crops a little ink and can move an image across a thickness or slant tercile: the
-    augmentation also adds some attribute noise. It applies to images only: the default
-    (``None``) is 1 for images and 0 for speech and video. The input tower follows from the
-    data (:func:`~crossmodal_lib.encoders.encoder_for` on ``pairs.modality`` and the input shape,
-    with ``encoder_options``), so spectrograms and clips train with no other change. The vocabulary is built from
-    ``pairs.captions`` unless given. Returns the model on the CPU in eval mode, with
-    ``model.history`` (per-epoch ``loss`` and ``temperature``) and ``model.train_seconds``.
+
+def group_ids(pairs: PairedDataset, positives: Positives) -> torch.Tensor:
+    """Group keys ``[N, 2]`` of the pairs; two pairs are positives if *any* key is equal.
+
+    The second key is the source item (``pairs.indices``: the same image captioned in two
+    languages, after :func:`~crossmodal_lib.data.concat_pairs`), so an image's English and
+    Chinese captions are never each other's negatives. The first key depends on ``positives``:
+    ``"pair"`` (only the item itself), ``"caption"`` (identical caption strings),
+    ``"description"`` (same digit and attribute levels: the same meaning in other words) or
+    ``"class"`` (same label).
     """
-    if loss not in ("infonce", "triplet"):
-        raise ValueError(f"loss must be 'infonce' or 'triplet', got {loss!r}")
-    if shift is None:
-        shift = 1 if pairs.modality == "image" else 0
-    elif shift and pairs.modality != "image":
-        raise ValueError(f"shift augmentation is for images; got shift={shift} for {pairs.modality!r} data")
-    set_seed(seed)
-    device = torch.device(device) if device is not None else get_device()
-    vocab = vocab if vocab is not None else Vocabulary.build(pairs.captions, pairs.lang)
-    ids = vocab.encode(pairs.captions)
-    groups = _group_ids(pairs, positives)
-    tower = encoder_for(pairs.modality, pairs.inputs.shape[1:], hidden, **(encoder_options or {}))
-    model = DualEncoder(vocab, dim=dim, hidden=hidden, input_encoder=tower).to(device)
-    with torch.no_grad():
-        model.log_scale.fill_(math.log(1 / temperature))
-    model.log_scale.requires_grad_(learn_temperature)
-    decay = [p for n, p in model.named_parameters() if n != "log_scale"]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": [model.log_scale], "weight_decay": 0.0}], lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(pairs.inputs, ids, groups), batch_size=batch_size, shuffle=True,
-                        generator=gen, drop_last=len(pairs) > batch_size)
+    check_choice("positives", positives, POSITIVES)
+    if positives == "pair":
+        key = torch.arange(len(pairs))
+    elif positives == "caption":  # identical caption strings share an id
+        ids: dict[str, int] = {}
+        key = torch.tensor([ids.setdefault(c, len(ids)) for c in pairs.captions])
+    elif positives == "description":
+        keys = torch.stack([pairs.labels, *pairs.attributes.values()], dim=1)
+        key = torch.unique(keys, dim=0, return_inverse=True)[1]
+    else:
+        key = pairs.labels.clone()
+    source = pairs.indices if pairs.indices is not None else torch.arange(len(pairs))
+    return torch.stack([key, source.to(torch.int64)], dim=1)
 
-    warmup_steps = warmup_epochs * len(loader)
-    steps = [0]
+
+@dataclass(frozen=True)
+class DualEncoderConfig:
+    """Hyperparameters of :func:`train_dual_encoder`; the defaults are the book's (Part 3.1)."""
+
+    loss: Literal["infonce", "triplet"] = "infonce"  # InfoNCE (eq-infonce) or the VSE++ hinge (eq-triplet)
+    positives: Positives = "caption"  # which other pairs of a batch are not negatives (group_ids)
+    dim: int = 32                     # dimension d of the shared space
+    hidden: int = 128                 # width of each tower before its projection head
+    epochs: int = 35                  # passes over the training pairs
+    batch_size: int = 128             # pairs per batch: each pair has batch_size - 1 negatives
+    lr: float = 2e-3                  # AdamW learning rate
+    weight_decay: float = 1e-4        # AdamW weight decay (never on the temperature)
+    margin: float = 0.2               # hinge margin of the triplet loss
+    learn_temperature: bool = False   # learn the temperature (CLIP) or keep it fixed
+    temperature: float = 0.3          # the fixed temperature, or the starting one if learned
+    warmup_epochs: int = 5            # triplet: epochs summing over all negatives before the hardest only
+    shift: int | None = None          # random_shift of training images by up to this many pixels; None: 1 for images, 0 otherwise
+    encoder_options: Mapping[str, Any] = field(default_factory=dict)  # passed to encoders.encoder_for
+
+
+def use_hardest_negative(step: int, warmup_steps: int) -> bool:
+    """The VSE++ warm-up schedule: optimiser steps ``0 .. warmup_steps - 1`` sum the hinge over all
+    negatives, later steps keep only the hardest negative. Mining the hardest negative of an
+    untrained model from the first step makes training collapse (Faghri et al., 2018)."""
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    return step >= warmup_steps
+
+
+def dual_encoder_loss(model: DualEncoder, x: torch.Tensor, ids: torch.Tensor, groups: torch.Tensor,
+                      config: DualEncoderConfig, hardest: bool = True) -> torch.Tensor:
+    """The training loss of one batch: inputs ``x [B, ...]``, token ids ``[B, T]``, group keys
+    ``[B, k]`` (:func:`group_ids`). InfoNCE (eq-infonce) at the model's temperature, or the
+    triplet loss (eq-triplet) on the hardest negative (``hardest=True``) or on all of them."""
+    u, v = model.forward_inputs(x), model.forward_ids(ids)
+    pos = positive_mask(len(groups), groups=groups)
+    if config.loss == "infonce":
+        return info_nce(u, v, model.scale, pos)
+    return triplet_loss(u, v, config.margin, hardest, pos)
+
+
+def _dual_encoder_for(pairs: PairedDataset, config: DualEncoderConfig, vocab: Vocabulary) -> DualEncoder:
+    """A fresh model: the input tower follows the data (encoder_for), the temperature the config."""
+    tower = encoder_for(pairs.modality, pairs.inputs.shape[1:], config.hidden, **config.encoder_options)
+    model = DualEncoder(vocab, dim=config.dim, hidden=config.hidden, input_encoder=tower)
+    with torch.no_grad():
+        model.log_scale.fill_(math.log(1 / config.temperature))
+    model.log_scale.requires_grad_(config.learn_temperature)
+    return model
+
+
+def train_dual_encoder(pairs: PairedDataset, config: DualEncoderConfig | None = None, *, seed: int = 0,
+                       device: torch.device | str | None = None, vocab: Vocabulary | None = None,
+                       progress: bool | str = True, **overrides: Any) -> DualEncoder:
+    """Train a :class:`DualEncoder` on paired data (Part 3.1); hyperparameters in :class:`DualEncoderConfig`.
+
+    ``config`` (default ``DualEncoderConfig()``) with keyword ``overrides`` applied:
+    ``train_dual_encoder(pairs, loss="triplet")``. The input tower follows from the data
+    (:func:`~crossmodal_lib.encoders.encoder_for` on ``pairs.modality``), so spectrograms and
+    clips train with no other change; ``shift`` augmentation is for images only. The
+    temperature is fixed unless ``learn_temperature`` (then it gets no weight decay). The
+    vocabulary is built from ``pairs.captions`` unless given. ``progress``: a bar (``True``),
+    a bar with this label (a string) or none. Returns the model on the CPU in eval mode, with
+    ``model.config``, ``model.history`` (per-epoch ``loss`` and ``temperature``) and
+    ``model.train_seconds``.
+    """
+    config = resolve_config(DualEncoderConfig, config, overrides)
+    check_choice("loss", config.loss, LOSSES)
+    shift = config.shift if config.shift is not None else (1 if pairs.modality == "image" else 0)
+    if shift and pairs.modality != "image":
+        raise ValueError(f"shift augmentation is for images; got shift={shift} for {pairs.modality!r} data")
+    groups = group_ids(pairs, config.positives)
+    set_seed(seed)
+    device = resolve_device(device)
+    vocab = vocab if vocab is not None else Vocabulary.build(pairs.captions, pairs.lang)
+    model = _dual_encoder_for(pairs, config, vocab).to(device)
+    decay = [p for n, p in model.named_parameters() if n != "log_scale"]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                             {"params": [model.log_scale], "weight_decay": 0.0}], lr=config.lr)
+    loader = seeded_loader(pairs.inputs, vocab.encode(pairs.captions), groups, batch_size=config.batch_size,
+                           seed=seed, drop_last=len(pairs) > config.batch_size)
+    warmup_steps, steps = config.warmup_epochs * len(loader), itertools.count()
 
     def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        x, t, g = batch
-        hardest = steps[0] >= warmup_steps
-        steps[0] += 1
-        if shift:
-            x = random_shift(x, shift)
-        u, v = model.embed_inputs(x), model.embed_ids(t)
-        pos = positive_mask(len(g), groups=g)
-        if loss == "infonce":
-            value = info_nce(u, v, model.scale, pos)
-        else:  # all negatives during warm-up: hardest-negative mining from scratch collapses
-            value = triplet_loss(u, v, margin, hardest, pos)
-        opt.zero_grad(set_to_none=True)
-        if torch.isfinite(value):  # train() stops with a clear message otherwise
-            value.backward()
-            opt.step()
-        return {"loss": value, "temperature": 1.0 / model.scale.detach()}
+        x, ids, g = batch
+        hardest = use_hardest_negative(next(steps), warmup_steps)
+        loss = dual_encoder_loss(model, random_shift(x, shift) if shift else x, ids, g, config, hardest)
+        return {"loss": optimizer_step(opt, loss), "temperature": 1.0 / model.scale.detach()}
 
     model.train()
     start = time.perf_counter()
-    model.history = train(step, loader, epochs=epochs, device=device, progress=progress,
-                          desc=desc or f"dual encoder ({loss})")
+    model.history = train(step, loader, epochs=config.epochs, device=device, progress=progress,
+                          desc=f"dual encoder ({config.loss})")
     model.train_seconds = time.perf_counter() - start
+    model.config = config
     return model.cpu().eval()

@@ -22,10 +22,13 @@ the training functions accept images, speech and video without changes in the no
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .config import check_choice
 
 __all__ = ["ConvImageEncoder", "MLP", "SpectrogramEncoder", "TextEncoder", "VideoEncoder", "encoder_for", "track"]
 
@@ -187,10 +190,9 @@ class VideoEncoder(nn.Module):
     """
 
     def __init__(self, out_dim: int, frames: int = 8, size: int = 16, window: int = 12,
-                 motion_dim: int = 32, temporal: str = "gru") -> None:
+                 motion_dim: int = 32, temporal: Literal["gru", "mean"] = "gru") -> None:
         super().__init__()
-        if temporal not in ("gru", "mean"):
-            raise ValueError(f"temporal must be 'gru' or 'mean', got {temporal!r}")
+        check_choice("temporal", temporal, ("gru", "mean"))
         self.out_dim, self.frames, self.size, self.window, self.temporal = out_dim, frames, size, window, temporal
         self.what = ConvImageEncoder(out_dim, image_size=window)
         self.how = (nn.GRU(2, motion_dim, batch_first=True) if temporal == "gru"

@@ -17,17 +17,21 @@ mistakes; because their mistakes are independent, combining them helps.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
+from .config import resolve_config
 from .data import PairedDataset, describe
 from .encoders import MLP
-from .training import fit, get_device
+from .training import fit, get_device, seeded_loader
 
-__all__ = ["EarlyFusion", "corrupt_pairs", "late_fusion", "predict_logits", "train_classifier"]
+__all__ = ["ClassifierConfig", "EarlyFusion", "corrupt_pairs", "late_fusion", "predict_logits", "train_classifier"]
 
 
 def corrupt_pairs(ds: PairedDataset, *, image_noise: float, caption_swap: float, seed: int = 0) -> PairedDataset:
@@ -35,7 +39,8 @@ def corrupt_pairs(ds: PairedDataset, *, image_noise: float, caption_swap: float,
 
     Each pixel gets N(0, ``image_noise``²) noise (clamped to [0, 1]). With probability
     ``caption_swap`` a caption is rewritten for a *different* digit (uniform over the other
-    nine) with the same attribute levels. Labels are unchanged: they are the truth.
+    nine) with the same attribute levels. Labels are unchanged: they are the truth. Every other
+    field (``indices``, ``modality``, ``lang``, ``speakers``...) is kept as it is.
     """
     if not 0.0 <= caption_swap <= 1.0:
         raise ValueError(f"caption_swap is a probability, got {caption_swap}")
@@ -48,8 +53,8 @@ def corrupt_pairs(ds: PairedDataset, *, image_noise: float, caption_swap: float,
     for i in np.flatnonzero(rng.random(len(ds)) < caption_swap):
         wrong = (int(ds.labels[i]) + rng.integers(1, 10)) % 10
         captions[i] = describe(wrong, int(ds.attributes["thickness"][i]), int(ds.attributes["slant"][i]), ds.lang, rng)
-    return PairedDataset(noisy, captions, ds.labels.clone(), {k: v.clone() for k, v in ds.attributes.items()},
-                         ds.indices, ds.modality, ds.lang)
+    return dataclasses.replace(ds, inputs=noisy, captions=captions, labels=ds.labels.clone(),
+                               attributes={k: v.clone() for k, v in ds.attributes.items()})
 
 
 class EarlyFusion(nn.Module):
@@ -72,18 +77,31 @@ def late_fusion(logits_img: torch.Tensor, logits_txt: torch.Tensor) -> torch.Ten
     return torch.log_softmax(F.log_softmax(logits_img, dim=1) + F.log_softmax(logits_txt, dim=1), dim=1)
 
 
-def train_classifier(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, *, epochs: int = 40,
-                     lr: float = 3e-3, batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0,
-                     progress: bool = True, desc: str = "training") -> dict[str, list[float]]:
-    """Train ``model(*inputs) -> logits`` with cross-entropy on the library's device (:func:`~crossmodal_lib.training.fit`)."""
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(*inputs, labels), batch_size=batch_size, shuffle=True, generator=gen)
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Hyperparameters of :func:`train_classifier` (the fusion experiments of Part 2)."""
+
+    epochs: int = 40                  # passes over the training examples
+    lr: float = 3e-3                  # Adam learning rate
+    batch_size: int = 64              # examples per batch
+    weight_decay: float = 1e-4        # L2 penalty (Adam's weight_decay)
+
+
+def train_classifier(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
+                     config: ClassifierConfig | None = None, *, seed: int = 0, progress: bool | str = True,
+                     **overrides: Any) -> dict[str, list[float]]:
+    """Train ``model(*inputs) -> logits`` with cross-entropy on the library's device
+    (:func:`~crossmodal_lib.training.fit`); ``inputs`` are aligned ``[N, ...]`` tensors,
+    ``labels`` ``[N]``. Returns the per-epoch history; the model is left in eval mode."""
+    config = resolve_config(ClassifierConfig, config, overrides)
+    loader = seeded_loader(*inputs, labels, batch_size=config.batch_size, seed=seed)
 
     def loss_fn(m: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         *xs, y = batch
         return F.cross_entropy(m(*xs), y)
 
-    return fit(model, loss_fn, loader, epochs=epochs, lr=lr, weight_decay=weight_decay, progress=progress, desc=desc)
+    return fit(model, loss_fn, loader, epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
+               progress=progress)
 
 
 @torch.no_grad()

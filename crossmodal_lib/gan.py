@@ -2,24 +2,26 @@
 
 The source chapter states the GAN value function (Goodfellow et al., 2014)
 
-    V(D, G) = E_{x~p_data}[log D(x)] + E_{z~p_z}[log(1 - D(G(z)))]            (eq. 3.2.1)
+    V(D, G) = E_{x~p_data}[log D(x)] + E_{z~p_z}[log(1 - D(G(z)))]            (eq-gan-value)
 
-and stops there. This module has what the book derives and trains:
+and stops there. This module has what the book derives and trains (the theory that needs no
+training -- the optimal discriminator, the Jensen-Shannon identity, the ring of Gaussians --
+is in :mod:`crossmodal_lib.gan_theory` and re-exported here):
 
-* Theory on a grid: :func:`optimal_discriminator` (D* = p_data / (p_data + p_g), eq. 3.2.2),
-  :func:`value_function` and :func:`jensen_shannon`, so that V(D*, G) = -log 4 + 2 JSD
-  (eq. 3.2.3) can be checked by numerical integration.
 * The three losses of Part 3.2: the original minimax loss, the non-saturating generator loss
   and the hinge loss (:func:`discriminator_loss`, :func:`generator_loss`).
+* The two terms the text-to-image GAN adds, each a public function:
+  :func:`matching_aware_discriminator_loss` (D also rejects real images with another
+  example's caption; Reed et al., 2016) and :func:`mode_seeking_penalty` (eq-mode-seeking;
+  Mao et al., 2019: G may not ignore its noise).
 * :class:`Generator` G(z, c) and :class:`Discriminator` D(x, c): small MLPs, conditioned on a
-  caption embedding c by concatenation or by projection (Miyato & Koyama, 2018), with spectral
-  normalisation on D (Miyato et al., 2018). Both also work unconditionally (``cond_dim=0``)
-  for the 2-D toy problem (:func:`ring_of_gaussians`, :func:`train_toy_gan`).
-* :func:`train_conditional_gan`: the text-to-image GAN of the book. Captions are embedded by
-  the frozen text tower of a Part 3.1 dual encoder; D also sees real images with mismatched
-  captions (the matching-aware loss of Reed et al., 2016); a mode-seeking term (Mao et al.,
-  2019) keeps G from ignoring its noise; samples come from an exponential moving average of
-  G's weights.
+  caption embedding c by concatenation or by projection (eq-projection; Miyato & Koyama, 2018),
+  with spectral normalisation on D (Miyato et al., 2018). Both also work unconditionally
+  (``cond_dim=0``) for the 2-D toy problem (:func:`train_toy_gan`, :class:`ToyGANConfig`).
+* :func:`train_conditional_gan` with :class:`GANConfig`: the text-to-image GAN of the book.
+  Captions are embedded by the frozen text tower of a Part 3.1 dual encoder; samples come from
+  an exponential moving average of G's weights. One D step and one G step alternate on each
+  batch (:func:`gan_step`).
 """
 
 from __future__ import annotations
@@ -28,28 +30,35 @@ import copy
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, TensorDataset
 
+from .config import check_choice, resolve_config
 from .data import PairedDataset
 from .embedding import DualEncoder, train_dual_encoder
-from .training import get_device, set_seed, train
+from .gan_theory import jensen_shannon, mode_coverage, optimal_discriminator, ring_of_gaussians, value_function
+from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train
 
 __all__ = [
     "LOSSES",
     "ConditionalGAN",
     "Discriminator",
+    "GANConfig",
     "Generator",
+    "ToyGANConfig",
     "discriminator_loss",
+    "gan_step",
     "generator_loss",
     "jensen_shannon",
+    "matching_aware_discriminator_loss",
     "mode_coverage",
+    "mode_seeking_penalty",
     "optimal_discriminator",
     "ring_of_gaussians",
     "train_conditional_gan",
@@ -58,60 +67,21 @@ __all__ = [
 ]
 
 LOSSES = ("minimax", "nonsaturating", "hinge")
-
-
-# --------------------------------------------------------------------------------------
-# Theory on a grid (eqs. 3.2.1-3.2.3)
-# --------------------------------------------------------------------------------------
-def _densities(p_data: np.ndarray, p_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    p, q = np.asarray(p_data, dtype=float), np.asarray(p_g, dtype=float)
-    if p.shape != q.shape:
-        raise ValueError(f"p_data and p_g must have the same shape, got {p.shape} and {q.shape}")
-    if (p < 0).any() or (q < 0).any():
-        raise ValueError("densities must be non-negative")
-    return p, q
-
-
-def optimal_discriminator(p_data: np.ndarray, p_g: np.ndarray) -> np.ndarray:
-    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) (eq. 3.2.2), pointwise on a grid or a support.
-
-    Where both densities are zero D* is not determined; it is set to 1/2 there.
-    """
-    p, q = _densities(p_data, p_g)
-    total = p + q
-    return np.divide(p, total, out=np.full_like(p, 0.5), where=total > 0)
-
-
-def value_function(d: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, dx: float = 1.0) -> float:
-    """V(D, G) of eq. 3.2.1 by quadrature: sum_x [p_data log D + p_g log(1 - D)] * dx.
-
-    ``d``, ``p_data``, ``p_g``: values on the same grid (``dx`` its spacing; 1 for a discrete
-    support). Terms with zero density contribute zero, as their limits do.
-    """
-    p, q = _densities(p_data, p_g)
-    d = np.asarray(d, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        real = np.where(p > 0, p * np.log(d), 0.0)
-        fake = np.where(q > 0, q * np.log1p(-d), 0.0)
-    return float((real + fake).sum() * dx)
-
-
-def jensen_shannon(p_data: np.ndarray, p_g: np.ndarray, dx: float = 1.0) -> float:
-    """JSD(p || q) = KL(p || m)/2 + KL(q || m)/2 with m = (p + q)/2, in nats (between 0 and log 2)."""
-    p, q = _densities(p_data, p_g)
-    m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum() * dx
-        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum() * dx
-    return float((kl_p + kl_q) / 2)
+Loss = Literal["minimax", "nonsaturating", "hinge"]
+#: Slope of the LeakyReLU for negative inputs in G and D (Radford et al.'s DCGAN value).
+LEAKY_SLOPE = 0.2
+#: Adam's (beta1, beta2) for both players: a short momentum memory suits the moving target of
+#: a game (DCGAN's setting), where the default beta1 = 0.9 oscillates.
+ADAM_BETAS = (0.5, 0.999)
+#: Added to the mode-seeking ratio so that two identical samples give a large, finite penalty.
+MODE_SEEKING_EPS = 1e-5
 
 
 # --------------------------------------------------------------------------------------
 # Losses (book: "Three losses"). All take raw logits, D(x) = sigmoid(logit).
 # --------------------------------------------------------------------------------------
 def _check_loss(loss: str) -> None:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_choice("loss", loss, LOSSES)
 
 
 def _real_term(logits: torch.Tensor, loss: str) -> torch.Tensor:
@@ -122,10 +92,10 @@ def _fake_term(logits: torch.Tensor, loss: str) -> torch.Tensor:
     return F.relu(1 + logits).mean() if loss == "hinge" else F.softplus(logits).mean()
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str = "hinge") -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: Loss = "hinge") -> torch.Tensor:
     """The discriminator's loss (to minimise), averaged over the batch.
 
-    ``"minimax"`` and ``"nonsaturating"`` share the same D loss, -V(D, G) of eq. 3.2.1:
+    ``"minimax"`` and ``"nonsaturating"`` share the same D loss, -V(D, G) of (eq-gan-value):
     ``softplus(-l_real) + softplus(l_fake)`` = -log D(x) - log(1 - D(G(z))).
     ``"hinge"``: ``relu(1 - l_real) + relu(1 + l_fake)``.
     """
@@ -135,11 +105,11 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, los
     return _real_term(real_logits, loss) + _fake_term(fake_logits, loss)
 
 
-def generator_loss(fake_logits: torch.Tensor, loss: str = "hinge") -> torch.Tensor:
+def generator_loss(fake_logits: torch.Tensor, loss: Loss = "hinge") -> torch.Tensor:
     """The generator's loss (to minimise), averaged over the batch.
 
     ``"minimax"``: log(1 - D(G(z))) = -softplus(l), the game's own term; its gradient vanishes
-    when D confidently rejects the fakes (eq. 3.2.4). ``"nonsaturating"``: -log D(G(z)) =
+    when D confidently rejects the fakes (eq-gan-saturate). ``"nonsaturating"``: -log D(G(z)) =
     softplus(-l). ``"hinge"``: -l (Lim & Ye, 2017; Miyato et al., 2018).
     """
     _check_loss(loss)
@@ -150,6 +120,43 @@ def generator_loss(fake_logits: torch.Tensor, loss: str = "hinge") -> torch.Tens
     if loss == "nonsaturating":
         return F.softplus(-fake_logits).mean()
     return -fake_logits.mean()
+
+
+def matching_aware_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                                      wrong_logits: torch.Tensor, loss: Loss = "hinge",
+                                      mismatch: float = 0.5) -> torch.Tensor:
+    """D's loss when it must also reject *real* images paired with the wrong caption (Reed et al., 2016).
+
+    ``real_logits``: D(x, c) on matching pairs; ``fake_logits``: D(G(z, c), c);
+    ``wrong_logits``: D(x, c') with another example's caption c'; each ``[B]``. The negative
+    term of :func:`discriminator_loss` is split: a share ``mismatch`` goes to the mismatched
+    real pairs, ``1 - mismatch`` to the fakes. Without it, D can score image realism and
+    caption plausibility separately, and G is never told that its image must fit *its* caption.
+    ``mismatch = 0`` is :func:`discriminator_loss`.
+    """
+    _check_loss(loss)
+    if not 0 <= mismatch < 1:
+        raise ValueError(f"mismatch must be in [0, 1), got {mismatch}")
+    if wrong_logits.numel() == 0:
+        raise ValueError("empty batch of discriminator logits")
+    return (_real_term(real_logits, loss) + (1 - mismatch) * _fake_term(fake_logits, loss)
+            + mismatch * _fake_term(wrong_logits, loss))
+
+
+def mode_seeking_penalty(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor,
+                         weight: float = 1.0) -> torch.Tensor:
+    """The mode-seeking term (eq-mode-seeking; MSGAN, Mao et al., 2019), added to G's loss.
+
+    ``fake_a = G(z_a, c)`` and ``fake_b = G(z_b, c)``: two samples ``[B, ...]`` for the same
+    conditions from noise ``z_a``, ``z_b`` ``[B, z_dim]``. With ratio = mean|fake_a - fake_b| /
+    mean|z_a - z_b|, returns ``weight / (ratio + MODE_SEEKING_EPS)``: large when G maps
+    different noise to the same image (conditional mode collapse), small when it spreads it out.
+    """
+    if fake_a.shape != fake_b.shape or z_a.shape != z_b.shape or len(fake_a) != len(z_a):
+        raise ValueError(f"expected two samples and two noise batches of matching shapes, got "
+                         f"{tuple(fake_a.shape)}, {tuple(fake_b.shape)}, {tuple(z_a.shape)}, {tuple(z_b.shape)}")
+    ratio = (fake_a - fake_b).abs().mean() / (z_a - z_b).abs().mean()
+    return weight / (ratio + MODE_SEEKING_EPS)
 
 
 # --------------------------------------------------------------------------------------
@@ -163,13 +170,12 @@ class Generator(nn.Module):
     """
 
     def __init__(self, z_dim: int, cond_dim: int, out_shape: Sequence[int], hidden: int = 256,
-                 output: str = "sigmoid") -> None:
+                 output: Literal["sigmoid", "linear"] = "sigmoid") -> None:
         super().__init__()
-        if output not in ("sigmoid", "linear"):
-            raise ValueError(f"output must be 'sigmoid' or 'linear', got {output!r}")
+        check_choice("output", output, ("sigmoid", "linear"))
         self.z_dim, self.cond_dim, self.out_shape, self.output = z_dim, cond_dim, tuple(out_shape), output
-        self.net = nn.Sequential(nn.Linear(z_dim + cond_dim, hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+        self.net = nn.Sequential(nn.Linear(z_dim + cond_dim, hidden), nn.LeakyReLU(LEAKY_SLOPE),
+                                 nn.Linear(hidden, hidden), nn.LeakyReLU(LEAKY_SLOPE),
                                  nn.Linear(hidden, math.prod(self.out_shape)))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -188,15 +194,14 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, in_shape: Sequence[int], cond_dim: int = 0, hidden: int = 256,
-                 conditioning: str = "projection", spectral_norm: bool = True) -> None:
+                 conditioning: Literal["projection", "concat"] = "projection", spectral_norm: bool = True) -> None:
         super().__init__()
-        if conditioning not in ("projection", "concat"):
-            raise ValueError(f"conditioning must be 'projection' or 'concat', got {conditioning!r}")
+        check_choice("conditioning", conditioning, ("projection", "concat"))
         sn = _spectral_norm if spectral_norm else (lambda m: m)
         self.in_shape, self.cond_dim, self.conditioning = tuple(in_shape), cond_dim, conditioning
         in_dim = math.prod(self.in_shape) + (cond_dim if conditioning == "concat" else 0)
-        self.features = nn.Sequential(sn(nn.Linear(in_dim, hidden)), nn.LeakyReLU(0.2),
-                                      sn(nn.Linear(hidden, hidden)), nn.LeakyReLU(0.2))
+        self.features = nn.Sequential(sn(nn.Linear(in_dim, hidden)), nn.LeakyReLU(LEAKY_SLOPE),
+                                      sn(nn.Linear(hidden, hidden)), nn.LeakyReLU(LEAKY_SLOPE))
         self.score = sn(nn.Linear(hidden, 1))
         self.project = sn(nn.Linear(cond_dim, hidden, bias=False)) if cond_dim and conditioning == "projection" else None
 
@@ -223,116 +228,112 @@ def _check_cond(c: torch.Tensor | None, n: int, dim: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------
-# The shared training loop
+# Configurations and the shared training loop
 # --------------------------------------------------------------------------------------
-def _fit_gan(g: Generator, d: Discriminator, x: torch.Tensor, c: torch.Tensor | None, *, loss: str,
-             mismatch: float, epochs: int, batch_size: int, lr: float, ema_decay: float, seed: int,
-             device: torch.device, progress: bool, desc: str, mode_seeking: float = 0.0) -> tuple[nn.Module, dict[str, list[float]]]:
-    """Alternate one D step and one G step per batch; returns (EMA of G, per-epoch history).
+@dataclass(frozen=True)
+class GANConfig:
+    """Hyperparameters of :func:`train_conditional_gan`; the defaults are the book's (Part 3.2b)."""
 
-    With a condition and ``mismatch > 0``, D's fake term is split: a fraction ``mismatch`` of it
-    scores real images paired with another example's caption (Reed et al., 2016). With
-    ``mode_seeking > 0`` G's loss adds ``mode_seeking / ratio``, where ratio is the mean absolute
-    difference between two images drawn for the same condition divided by that between their
-    noise vectors (eq. 3.2.7; MSGAN, Mao et al., 2019): noise that G ignores is penalised.
+    loss: Loss = "hinge"              # minimax, non-saturating or hinge (discriminator_loss, generator_loss)
+    conditioning: Literal["projection", "concat"] = "projection"  # how D reads the caption (eq-projection)
+    spectral_norm: bool = True        # spectrally normalise every weight matrix of D
+    mismatch: float = 0.5             # share of D's negatives that are real images with a wrong caption
+    mode_seeking: float = 0.02        # weight of the mode-seeking penalty (eq-mode-seeking); 0 = off
+    ema_decay: float = 0.995          # samples come from this exponential moving average of G's weights
+    z_dim: int = 32                   # dimension of the noise z
+    hidden: int = 256                 # width of the hidden layers of G and D
+    epochs: int = 100                 # passes over the training pairs
+    batch_size: int = 64              # pairs per batch (one D step and one G step each)
+    lr: float = 4e-4                  # Adam learning rate of both players (betas ADAM_BETAS)
+
+
+@dataclass(frozen=True)
+class ToyGANConfig:
+    """Hyperparameters of :func:`train_toy_gan` (the unconditional 2-D ring of Part 3.2)."""
+
+    loss: Loss = "nonsaturating"      # minimax, non-saturating or hinge
+    spectral_norm: bool = False       # spectrally normalise every weight matrix of D
+    z_dim: int = 2                    # dimension of the noise z
+    hidden: int = 128                 # width of the hidden layers of G and D
+    epochs: int = 60                  # passes over the data
+    batch_size: int = 256             # points per batch
+    lr: float = 1e-3                  # Adam learning rate of both players (betas ADAM_BETAS)
+    ema_decay: float = 0.99           # decay of the moving average of G's weights (0 = the last G)
+
+
+def gan_step(g: Generator, d: Discriminator, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+             real: torch.Tensor, cond: torch.Tensor | None, *, loss: Loss = "hinge", mismatch: float = 0.0,
+             mode_seeking: float = 0.0) -> dict[str, torch.Tensor]:
+    """One round of the game on a batch: a D step, then a G step (``optimizers`` = (G's, D's)).
+
+    D minimises :func:`discriminator_loss` -- or, with a condition and ``mismatch > 0``,
+    :func:`matching_aware_discriminator_loss` with each real image paired with the next
+    example's caption. G minimises :func:`generator_loss` plus, if ``mode_seeking > 0``, the
+    :func:`mode_seeking_penalty` of a second sample drawn for the same conditions. Returns the
+    losses and the mean of D(real) and D(fake) (sigmoid of the logits).
     """
-    _check_loss(loss)
-    if not 0 <= mismatch < 1:
-        raise ValueError(f"mismatch must be in [0, 1), got {mismatch}")
+    opt_g, opt_d = optimizers
+    z = torch.randn(len(real), g.z_dim, device=real.device)
+    fake = g(z, cond)
+    real_logits, fake_logits = d(real, cond), d(fake.detach(), cond)
+    if cond is not None and mismatch > 0 and len(real) > 1:
+        wrong_logits = d(real, cond.roll(1, dims=0))  # real image, another example's caption
+        loss_d = matching_aware_discriminator_loss(real_logits, fake_logits, wrong_logits, loss, mismatch)
+    else:
+        loss_d = discriminator_loss(real_logits, fake_logits, loss)
+    optimizer_step(opt_d, loss_d)
+    loss_g = generator_loss(d(fake, cond), loss)
+    if mode_seeking > 0:
+        z2 = torch.randn_like(z)
+        loss_g = loss_g + mode_seeking_penalty(fake, g(z2, cond), z, z2, mode_seeking)
+    optimizer_step(opt_g, loss_g)
+    return {"loss_d": loss_d, "loss_g": loss_g,
+            "D(real)": torch.sigmoid(real_logits).mean(), "D(fake)": torch.sigmoid(fake_logits).mean()}
+
+
+def _fit_gan(g: Generator, d: Discriminator, tensors: tuple[torch.Tensor, ...], config: GANConfig | ToyGANConfig,
+             *, seed: int, device: torch.device, progress: bool | str, desc: str) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Alternate :func:`gan_step` over ``tensors`` = (x,) or (x, c); returns (EMA of G, per-epoch history)."""
+    check_choice("loss", config.loss, LOSSES)
     g.to(device).train()
     d.to(device).train()
-    ema = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
-    tensors = (x,) if c is None else (x, c)
-    loader = DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed), drop_last=len(x) > batch_size)
+    ema = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    optimizers = (torch.optim.Adam(g.parameters(), lr=config.lr, betas=ADAM_BETAS),
+                  torch.optim.Adam(d.parameters(), lr=config.lr, betas=ADAM_BETAS))
+    loader = seeded_loader(*tensors, batch_size=config.batch_size, seed=seed, drop_last=len(tensors[0]) > config.batch_size)
+    terms = {"loss": config.loss, "mismatch": getattr(config, "mismatch", 0.0),
+             "mode_seeking": getattr(config, "mode_seeking", 0.0)}
 
     def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        real, cond = batch if c is not None else (batch[0], None)
-        z = torch.randn(len(real), g.z_dim, device=real.device)
-        fake = g(z, cond)
-        real_logits = d(real, cond)
-        fake_logits = d(fake.detach(), cond)
-        loss_d = discriminator_loss(real_logits, fake_logits, loss)
-        if cond is not None and mismatch > 0 and len(real) > 1:
-            wrong_logits = d(real, cond.roll(1, dims=0))  # real image, another example's caption
-            loss_d = (_real_term(real_logits, loss) + (1 - mismatch) * _fake_term(fake_logits, loss)
-                      + mismatch * _fake_term(wrong_logits, loss))
-        opt_d.zero_grad(set_to_none=True)
-        if torch.isfinite(loss_d):
-            loss_d.backward()
-            opt_d.step()
-        loss_g = generator_loss(d(fake, cond), loss)
-        if mode_seeking > 0:  # MSGAN: penalise noise vectors that map to the same image
-            z2 = torch.randn_like(z)
-            ratio = (fake - g(z2, cond)).abs().mean() / (z - z2).abs().mean()
-            loss_g = loss_g + mode_seeking / (ratio + 1e-5)
-        opt_g.zero_grad(set_to_none=True)
-        if torch.isfinite(loss_g):
-            loss_g.backward()
-            opt_g.step()
+        real, cond = batch if len(batch) == 2 else (batch[0], None)
+        values = gan_step(g, d, optimizers, real, cond, **terms)
+        if torch.isfinite(values["loss_g"]):
             ema.update_parameters(g)
-        return {"loss_d": loss_d, "loss_g": loss_g,
-                "D(real)": torch.sigmoid(real_logits).mean(), "D(fake)": torch.sigmoid(fake_logits).mean()}
+        return values
 
-    history = train(step, loader, epochs=epochs, device=device, progress=progress, desc=desc)
+    history = train(step, loader, epochs=config.epochs, device=device, progress=progress, desc=desc)
     g.eval()
     d.eval()
     return ema.module.eval(), history
 
 
-# --------------------------------------------------------------------------------------
-# The 2-D toy problem: a ring of Gaussians (book: "Mode collapse")
-# --------------------------------------------------------------------------------------
-def ring_of_gaussians(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.05,
-                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` points ``[n, 2]`` from an equal mixture of ``modes`` Gaussians on a circle, and the
-    centres ``[modes, 2]``."""
-    if n < 1 or modes < 1:
-        raise ValueError(f"need n >= 1 and modes >= 1, got n={n}, modes={modes}")
-    gen = torch.Generator().manual_seed(seed)
-    angles = torch.arange(modes) * (2 * math.pi / modes)
-    centres = radius * torch.stack([angles.cos(), angles.sin()], 1)
-    which = torch.randint(modes, (n,), generator=gen)
-    return centres[which] + std * torch.randn(n, 2, generator=gen), centres
+def train_toy_gan(data: torch.Tensor, config: ToyGANConfig | None = None, *, seed: int = 0,
+                  device: torch.device | str | None = None, progress: bool | str = True, **overrides: Any) -> Generator:
+    """An unconditional GAN on real-valued data ``[N, dim]`` (book: the 2-D ring), with :class:`ToyGANConfig`.
 
-
-def mode_coverage(samples: torch.Tensor, centres: torch.Tensor, std: float, *, min_share: float = 0.01) -> dict[str, float]:
-    """How many modes a sampler covers, and how many of its samples are good.
-
-    A sample is *good* if it lies within 3 ``std`` of its nearest centre; a mode is *covered*
-    if it receives at least ``min_share`` of all samples as good ones (the criterion of
-    Srivastava et al., 2017, on the same ring). Returns ``{"modes": covered, "good": fraction}``.
+    Returns the EMA generator on the CPU with ``.config`` and ``.history`` (per-epoch ``loss_d``,
+    ``loss_g``, ``D(real)``, ``D(fake)``); ``g(torch.randn(n, z_dim))`` draws n samples.
     """
-    if samples.dim() != 2 or samples.shape[1] != centres.shape[1] or len(samples) == 0:
-        raise ValueError(f"expected samples [N, {centres.shape[1]}] with N > 0, got {tuple(samples.shape)}")
-    dist = torch.cdist(samples.float(), centres.float())
-    nearest, which = dist.min(1)
-    good = nearest < 3 * std
-    counts = torch.bincount(which[good], minlength=len(centres))
-    return {"modes": int((counts >= min_share * len(samples)).sum()), "good": float(good.float().mean())}
-
-
-def train_toy_gan(data: torch.Tensor, *, loss: str = "nonsaturating", spectral_norm: bool = False, z_dim: int = 2,
-                  hidden: int = 128, epochs: int = 60, batch_size: int = 256, lr: float = 1e-3,
-                  ema_decay: float = 0.99, seed: int = 0, device: torch.device | str | None = None, progress: bool = True) -> Generator:
-    """An unconditional GAN on real-valued data ``[N, dim]`` (book: the 2-D ring).
-
-    Returns the EMA generator on the CPU with ``.history`` (per-epoch ``loss_d``, ``loss_g``,
-    ``D(real)``, ``D(fake)``); ``g(torch.randn(n, z_dim))`` draws n samples.
-    """
+    config = resolve_config(ToyGANConfig, config, overrides)
     if data.dim() != 2 or len(data) == 0:
         raise ValueError(f"expected data of shape [N, dim] with N > 0, got {tuple(data.shape)}")
     set_seed(seed)
-    device = torch.device(device) if device is not None else get_device()
-    g = Generator(z_dim, 0, data.shape[1:], hidden, output="linear")
-    d = Discriminator(data.shape[1:], 0, hidden, spectral_norm=spectral_norm)
-    ema, history = _fit_gan(g, d, data.float(), None, loss=loss, mismatch=0.0, epochs=epochs,
-                            batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, device=device,
-                            progress=progress, desc=f"toy GAN ({loss}{', SN' if spectral_norm else ''})")
+    g = Generator(config.z_dim, 0, data.shape[1:], config.hidden, output="linear")
+    d = Discriminator(data.shape[1:], 0, config.hidden, spectral_norm=config.spectral_norm)
+    ema, history = _fit_gan(g, d, (data.float(),), config, seed=seed, device=resolve_device(device), progress=progress,
+                            desc=f"toy GAN ({config.loss}{', SN' if config.spectral_norm else ''})")
     ema = ema.cpu()
-    ema.history = history
+    ema.history, ema.config = history, config
     return ema
 
 
@@ -376,39 +377,35 @@ class ConditionalGAN(nn.Module):
         return self.generate_from(c, torch.randn(len(c), self.z_dim, generator=gen))
 
 
-def train_conditional_gan(pairs: PairedDataset, *, seed: int = 0, device: torch.device | str | None = None,
-                          text_model: DualEncoder | None = None, loss: str = "hinge",
-                          conditioning: str = "projection", spectral_norm: bool = True, mismatch: float = 0.5,
-                          mode_seeking: float = 0.02, ema_decay: float = 0.995, z_dim: int = 32, hidden: int = 256, epochs: int = 100,
-                          batch_size: int = 64, lr: float = 4e-4, progress: bool = True) -> ConditionalGAN:
-    """Train the book's text-to-image GAN on paired data (Part 3.2).
+def train_conditional_gan(pairs: PairedDataset, config: GANConfig | None = None, *, seed: int = 0,
+                          device: torch.device | str | None = None, text_model: DualEncoder | None = None,
+                          progress: bool | str = True, **overrides: Any) -> ConditionalGAN:
+    """Train the book's text-to-image GAN on paired data (Part 3.2b), with :class:`GANConfig`.
 
-    Captions are embedded once by ``text_model``'s frozen text tower; if none is given, a
-    dual encoder is trained on ``pairs`` with :func:`~crossmodal_lib.embedding.train_dual_encoder`
-    (same seed). Then G and D play the game of eq. 3.2.1 with the chosen ``loss`` (``"hinge"``,
-    ``"nonsaturating"`` or ``"minimax"``), D conditioned by ``conditioning`` and optionally
-    spectrally normalised, a fraction ``mismatch`` of D's negatives being real images with
-    another example's caption, and ``mode_seeking`` weighting the MSGAN term that stops G from
-    ignoring its noise (conditional mode collapse). Sampling uses the EMA of G's weights
-    (decay ``ema_decay``).
-    Returns a :class:`ConditionalGAN` on the CPU in eval mode with ``.history`` and
-    ``.train_seconds`` (GAN training only).
+    Captions are embedded once by ``text_model``'s frozen text tower (a copy: the caller's model
+    is not changed); if none is given, a dual encoder is trained on ``pairs`` with
+    :func:`~crossmodal_lib.embedding.train_dual_encoder` (same seed). Then G and D play the
+    conditional game (eq-cgan-value), one :func:`gan_step` per batch. Sampling uses the EMA of
+    G's weights. Returns a :class:`ConditionalGAN` on the CPU in eval mode with ``.config``,
+    ``.history`` and ``.train_seconds`` (GAN training only).
     """
-    _check_loss(loss)
+    config = resolve_config(GANConfig, config, overrides)
+    _check_loss(config.loss)
+    if not 0 <= config.mismatch < 1:
+        raise ValueError(f"mismatch must be in [0, 1), got {config.mismatch}")
     set_seed(seed)
-    device = torch.device(device) if device is not None else get_device()
+    device = resolve_device(device)
     if text_model is None:
-        text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=progress)
+        text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=bool(progress))
     text_model = copy.deepcopy(text_model).cpu().eval().requires_grad_(False)  # the caller's model stays as it was
     cond = text_model.encode_texts(pairs.captions)
     shape = pairs.inputs.shape[1:]
-    g = Generator(z_dim, cond.shape[1], shape, hidden)
-    d = Discriminator(shape, cond.shape[1], hidden, conditioning, spectral_norm)
+    g = Generator(config.z_dim, cond.shape[1], shape, config.hidden)
+    d = Discriminator(shape, cond.shape[1], config.hidden, config.conditioning, config.spectral_norm)
     start = time.perf_counter()
-    ema, history = _fit_gan(g, d, pairs.inputs.float(), cond, loss=loss, mismatch=mismatch, epochs=epochs,
-                            batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, device=device,
-                            progress=progress, desc=f"conditional GAN ({loss})", mode_seeking=mode_seeking)
+    ema, history = _fit_gan(g, d, (pairs.inputs.float(), cond), config, seed=seed, device=device,
+                            progress=progress, desc=f"conditional GAN ({config.loss})")
     model = ConditionalGAN(text_model, ema.cpu(), d.cpu())
     model.train_seconds = time.perf_counter() - start
-    model.history = history
+    model.history, model.config = history, config
     return model.eval()

@@ -22,8 +22,11 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import torch
+
+from .config import check_choice
 
 __all__ = ["PAD", "UNK", "BOS", "EOS", "Vocabulary", "tokenize"]
 
@@ -31,9 +34,11 @@ PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 _EN_TOKEN = re.compile(r"[a-z]+|[0-9]")
 _MULTI_TOKEN = re.compile(r"[a-z]+|[0-9]|[\u3400-\u4dbf\u4e00-\u9fff]")
+Lang = Literal["en", "zh", "multi"]
+Unknown = Literal["error", "unk"]
 
 
-def tokenize(text: str, lang: str = "en") -> list[str]:
+def tokenize(text: str, lang: Lang = "en") -> list[str]:
     """Split a caption into tokens: words and digits (``"en"``), characters (``"zh"``), or both (``"multi"``)."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str caption, got {type(text).__name__}")
@@ -42,9 +47,8 @@ def tokenize(text: str, lang: str = "en") -> list[str]:
     if lang == "zh":
         # keep letters and numbers (Unicode categories L*, N*); drop spaces and punctuation
         return [ch for ch in text if unicodedata.category(ch)[0] in "LN"]
-    if lang == "multi":
-        return _MULTI_TOKEN.findall(text.lower())
-    raise ValueError(f"lang must be 'en', 'zh' or 'multi', got {lang!r}")
+    check_choice("lang", lang, ("en", "zh", "multi"))
+    return _MULTI_TOKEN.findall(text.lower())
 
 
 class Vocabulary:
@@ -55,7 +59,7 @@ class Vocabulary:
     [[4, 8, 6]]
     """
 
-    def __init__(self, tokens: Sequence[str], lang: str = "en") -> None:
+    def __init__(self, tokens: Sequence[str], lang: Lang = "en") -> None:
         tokens = list(tokens)
         if tokens[: len(SPECIALS)] != list(SPECIALS):
             raise ValueError(f"a vocabulary must start with the special tokens {SPECIALS}")
@@ -66,7 +70,7 @@ class Vocabulary:
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(tokens)}
 
     @classmethod
-    def build(cls, captions: Iterable[str], lang: str = "en", min_count: int = 1) -> Vocabulary:
+    def build(cls, captions: Iterable[str], lang: Lang = "en", min_count: int = 1) -> Vocabulary:
         """Collect every token seen at least ``min_count`` times, most frequent first (ties A-Z)."""
         counts = Counter(tok for c in captions for tok in tokenize(c, lang))
         if not counts:
@@ -83,10 +87,9 @@ class Vocabulary:
     def __repr__(self) -> str:
         return f"Vocabulary(lang={self.lang!r}, size={len(self)})"
 
-    def ids(self, caption: str, unknown: str = "error") -> list[int]:
+    def ids(self, caption: str, unknown: Unknown = "error") -> list[int]:
         """Token ids of one caption. ``unknown``: ``"error"`` (default) or ``"unk"``."""
-        if unknown not in ("error", "unk"):
-            raise ValueError(f"unknown must be 'error' or 'unk', got {unknown!r}")
+        check_choice("unknown", unknown, ("error", "unk"))
         tokens = tokenize(caption, self.lang)
         missing = [t for t in tokens if t not in self.stoi]
         if missing and unknown == "error":
@@ -96,7 +99,7 @@ class Vocabulary:
             )
         return [self.stoi.get(t, self.stoi[UNK]) for t in tokens]
 
-    def encode(self, captions: Sequence[str], max_len: int | None = None, unknown: str = "error",
+    def encode(self, captions: Sequence[str], max_len: int | None = None, unknown: Unknown = "error",
                add_bos_eos: bool = False) -> torch.Tensor:
         """Pad a batch of captions into an int64 tensor ``[B, T]`` (``T`` = longest, or ``max_len``).
 
@@ -127,7 +130,7 @@ class Vocabulary:
         tokens = [self.itos[i] for i in ids if self.itos[i] not in SPECIALS]
         return ("" if self.lang == "zh" else " ").join(tokens)
 
-    def bag_of_words(self, captions: Sequence[str], unknown: str = "error") -> torch.Tensor:
+    def bag_of_words(self, captions: Sequence[str], unknown: Unknown = "error") -> torch.Tensor:
         """Token counts per caption, float32 ``[B, V]`` (column j counts token j)."""
         ids = self.encode(captions, unknown=unknown)
         counts = torch.zeros(len(captions), len(self))

@@ -124,7 +124,23 @@ def test_random_shift_moves_content_without_wrapping():
     assert positions <= {(r, c) for r in range(3) for c in range(3)} and len(positions) > 4
     edge = torch.zeros(200, 1, 4, 4)
     edge[:, 0, 0, 0] = 1.0
-    assert embedding.random_shift(edge, 1).sum() < 200  # pushed off the edge, not wrapped
+    moved = embedding.random_shift(edge, 1)
+    assert torch.equal(moved.sum(dim=(1, 2, 3)), torch.ones(200))  # never cropped off the edge
+    corner = {tuple(torch.nonzero(img[0])[0].tolist()) for img in moved}
+    assert corner == {(0, 0), (0, 1), (1, 0), (1, 1)}  # it can only move down or right
+
+
+def test_random_shift_keeps_every_digits_ink_and_attributes():
+    """Unlike a crop, the shift keeps each digit's ink and slant exactly (so its caption stays true)."""
+    torch.manual_seed(0)
+    x = data.load_digit_pairs("train").inputs
+    y = embedding.random_shift(x, 1)
+    assert torch.allclose(y.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
+    assert torch.allclose(data.slant(y), data.slant(x), atol=1e-4)
+    moved = (y != x).flatten(1).any(1).float().mean()
+    assert 0.5 < moved < 0.95  # most digits move; some touch both edges on both axes and cannot
+    full = torch.ones(3, 1, 8, 8)  # ink everywhere: no room, no move
+    assert torch.equal(embedding.random_shift(full, 2), full)
 
 
 def test_text_encoder_ignores_padding_and_reads_order():

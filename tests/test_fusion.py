@@ -61,3 +61,15 @@ def test_fusion_beats_each_modality_as_the_book_claims():
     acc_late = metrics.accuracy(fusion.late_fusion(li, lt), test.labels)
     assert 0.65 < acc_img < 0.9 and 0.65 < acc_txt < 0.8  # each view alone is unreliable
     assert min(acc_early, acc_late) >= max(acc_img, acc_txt) + 0.05
+
+
+def test_corrupt_pairs_keeps_every_other_field():
+    import dataclasses
+
+    ds = load_digit_pairs("test").subset(range(12))
+    ds = dataclasses.replace(ds, speakers=[f"voice{i % 3}" for i in range(12)], lang="en")
+    noisy = fusion.corrupt_pairs(ds, image_noise=0.2, caption_swap=0.5, seed=0)
+    assert noisy.speakers == ds.speakers
+    assert torch.equal(noisy.indices, ds.indices) and (noisy.modality, noisy.lang) == (ds.modality, ds.lang)
+    assert noisy.attributes.keys() == ds.attributes.keys()
+    assert all(noisy.attributes[k] is not ds.attributes[k] for k in ds.attributes)  # copies, not views

@@ -183,7 +183,7 @@ def test_multimodal_vae_public_contract(trained, tmp_path):
     assert elbo.shape == (10,) and torch.isfinite(elbo).all() and (elbo < 0).all()
     path = save_checkpoint(tmp_path / "mvae.safetensors", trained, {"vocab": trained.vocab.itos})
     clone = vae.MultimodalVAE(Vocabulary(load_checkpoint(path, trained)["vocab"]), latent_dim=32, hidden=256,
-                              image_features=trained.image_encoder.features[0].frozen, feature_dim=128)
+                              input_features=trained.input_encoder.features[0].frozen, feature_dim=128)
     load_checkpoint(path, clone)
     assert clone.describe(test.inputs[:4]) == captions
 
@@ -217,6 +217,6 @@ def test_conditional_vae_generates_the_requested_digit():
 def test_frozen_features_are_a_copy_the_callers_module_keeps_training():
     tower = torch.nn.Linear(64, 8)
     model = vae.MultimodalVAE(Vocabulary.build(["a thin seven"]), latent_dim=4, hidden=16,
-                              image_features=torch.nn.Sequential(torch.nn.Flatten(), tower), feature_dim=8)
+                              input_features=torch.nn.Sequential(torch.nn.Flatten(), tower), feature_dim=8)
     assert all(p.requires_grad for p in tower.parameters())
-    assert not any(p.requires_grad for p in model.image_encoder.features[0].frozen.parameters())
+    assert not any(p.requires_grad for p in model.input_encoder.features[0].frozen.parameters())
