@@ -19,13 +19,18 @@ on "test". The novel-combination scores are reported, not budgeted.
 
 from __future__ import annotations
 
-import numpy as np
-
+import dataclasses
 import time
 
+import numpy as np
 import torch
 
 from crossmodal_lib import data, embedding, gan, get_device, metrics, vae
+
+
+def print_config(model: torch.nn.Module) -> None:
+    """The hyperparameters the numbers below were measured with (``dataclasses.asdict`` of the config)."""
+    print(f"  {type(model.config).__name__}: {dataclasses.asdict(model.config)}", flush=True)
 
 
 def dual_encoder(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
@@ -34,6 +39,8 @@ def dual_encoder(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     rows = []
     for seed in seeds:
         model = embedding.train_dual_encoder(train, seed=seed, progress=False)
+        if seed == seeds[0]:
+            print_config(model)
         u, v = model.encode_inputs(test.inputs), model.encode_texts(test.captions)
         sim, y = u @ v.T, test.labels
         zero_shot = metrics.accuracy(metrics.zero_shot_classify(u, [model.encode_texts(p) for p in prompts]), y)
@@ -55,6 +62,9 @@ def conditional_gan(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
         start = time.perf_counter()
         model = gan.train_conditional_gan(train, seed=seed, progress=False)
         total = time.perf_counter() - start
+        if seed == seeds[0]:
+            print_config(model.text_model)
+            print_config(model)
         fake = model.generate(test.captions, seed=0)
         control = metrics.attribute_control(lambda c: model.generate(c, seed=1))
         fd = metrics.frechet_distance(judge.features(fake), judge.features(test.inputs))
@@ -70,6 +80,8 @@ def multimodal_vae(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
         start = time.perf_counter()
         model = vae.train_multimodal_vae(train, seed=seed, progress=False)
         total = time.perf_counter() - start
+        if seed == seeds[0]:
+            print_config(model)
         c2i = judge.accuracy(model.generate(test.captions, seed=0), test.labels)
         named = [data.parse_caption(c).digit for c in model.describe(test.inputs)]
         i2c = float(np.mean([d == int(y) for d, y in zip(named, test.labels)]))
@@ -86,6 +98,9 @@ def speech(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
         dual = embedding.train_dual_encoder(train, seed=seed, progress=False)
         guess = (dual.encode_inputs(test.inputs) @ dual.encode_texts(transcripts).T).argmax(1)
         model = vae.train_multimodal_vae(train, seed=seed, dual_encoder=dual, progress=False)
+        if seed == seeds[0]:
+            print_config(dual)
+            print_config(model)
         tts = judge.accuracy(model.generate(transcripts * 8, seed=1), wanted)
         print(f"seed {seed}: dual encoder {dual.train_seconds:4.1f} s, recognition {(guess % 10 == test.labels).float().mean():.3f}"
               f" (language {(guess // 10 == test.attributes['lang']).float().mean():.3f});  MVAE {model.train_seconds:4.1f} s,"
@@ -99,6 +114,8 @@ def video(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
         for seed in seeds:
             model = embedding.train_dual_encoder(splits["train"], seed=seed, progress=False, batch_size=256,
                                                  encoder_options={"temporal": temporal})
+            if seed == seeds[0]:
+                print_config(model)
             test = splits["test"]
             sim = model.encode_inputs(test.inputs) @ model.encode_texts(test.captions).T
             line = (f"{temporal} seed {seed}: {model.train_seconds:4.1f} s, test class R@1 clip→text "
