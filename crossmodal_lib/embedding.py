@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,7 +33,7 @@ from .config import check_choice, resolve_config
 from .data import PairedDataset
 from .encoders import ConvImageEncoder, TextEncoder, encoder_for
 from .text import Vocabulary
-from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train
+from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
 __all__ = [
     "DualEncoder",
@@ -365,10 +364,5 @@ def train_dual_encoder(pairs: PairedDataset, config: DualEncoderConfig | None = 
         loss = dual_encoder_loss(model, random_shift(x, shift) if shift else x, ids, g, config, hardest)
         return {"loss": optimizer_step(opt, loss), "temperature": 1.0 / model.scale.detach()}
 
-    model.train()
-    start = time.perf_counter()
-    model.history = train(step, loader, epochs=config.epochs, device=device, progress=progress,
-                          desc=f"dual encoder ({config.loss})")
-    model.train_seconds = time.perf_counter() - start
-    model.config = config
-    return model.cpu().eval()
+    return train_model(model, step, loader, config, device=device, progress=progress,
+                       desc=f"dual encoder ({config.loss})")

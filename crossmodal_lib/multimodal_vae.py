@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,7 +36,7 @@ from .encoders import MLP
 from .gaussians import GaussianEncoder, gaussian_kl, log_normal, product_of_experts, reparameterize
 from .likelihoods import Likelihood, binomial_log_likelihood, check_inputs, gaussian_log_likelihood, likelihood_for
 from .text import BOS, EOS, Vocabulary
-from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train
+from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
 __all__ = [
     "BagOfWords",
@@ -414,9 +413,5 @@ def train_multimodal_vae(pairs: PairedDataset, config: MultimodalVAEConfig | Non
         optimizer_step(opt, values["loss"])
         return values
 
-    start = time.perf_counter()
-    model.history = train(step, loader, epochs=config.epochs, device=device, progress=progress,
-                          desc=f"multimodal VAE ({config.posterior})")
-    model.train_seconds = time.perf_counter() - start
-    model.config = config
-    return model.cpu().eval()
+    return train_model(model, step, loader, config, device=device, progress=progress,
+                       desc=f"multimodal VAE ({config.posterior})")

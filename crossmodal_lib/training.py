@@ -24,6 +24,7 @@ import json
 import math
 import os
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "set_seed",
     "to_device",
     "train",
+    "train_model",
 ]
 
 
@@ -228,6 +230,19 @@ def fit(
         return train(step, loader, epochs=epochs, device=device, progress=progress, desc=desc)
     finally:
         model.eval()
+
+
+def train_model(model: torch.nn.Module, step: StepFn, loader: Iterable, config: Any, *,
+                device: torch.device, progress: bool | str = True, desc: str = "training") -> torch.nn.Module:
+    """The end of every trainer: :func:`train` for ``config.epochs`` epochs, then record on the model
+    ``.history``, ``.train_seconds`` (wall time of the loop) and ``.config``, and return it on the
+    CPU in eval mode. ``step`` closes over ``model`` and its optimiser."""
+    model.train()
+    start = time.perf_counter()
+    model.history = train(step, loader, epochs=config.epochs, device=device, progress=progress, desc=desc)
+    model.train_seconds = time.perf_counter() - start
+    model.config = config
+    return model.cpu().eval()
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, metadata: Mapping[str, Any] | None = None) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,7 @@ from .likelihoods import (PIXEL_COUNTS, binomial_log_likelihood, check_inputs, f
                           gaussian_log_likelihood, likelihood_for, mixture_log_likelihood, pixel_baseline)
 from .multimodal_vae import (BagOfWords, CaptionDecoder, InputFeatures, MultimodalVAE, MultimodalVAEConfig,
                              train_multimodal_vae)
-from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train
+from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
 __all__ = [
     "PIXEL_COUNTS",
@@ -146,7 +145,7 @@ def fit_elbo(model: nn.Module, tensors: tuple[torch.Tensor, ...],
     """Adam on -mean(elbo) over batches of ``tensors``; ``elbo_fn(*batch)`` returns (elbo, rec, kl),
     each ``[B]``. Sets ``.config``, ``.history`` and ``.train_seconds``; returns the model on the CPU."""
     device = resolve_device(device)
-    model.to(device).train()
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     loader = seeded_loader(*tensors, batch_size=config.batch_size, seed=seed)
 
@@ -154,11 +153,7 @@ def fit_elbo(model: nn.Module, tensors: tuple[torch.Tensor, ...],
         value, rec, kl = elbo_fn(*batch)
         return {"loss": optimizer_step(opt, -value.mean()), "rec": rec.mean(), "kl": kl.mean()}
 
-    start = time.perf_counter()
-    model.history = train(step, loader, epochs=config.epochs, device=device, progress=progress, desc=desc)
-    model.train_seconds = time.perf_counter() - start
-    model.config = config
-    return model.cpu().eval()
+    return train_model(model, step, loader, config, device=device, progress=progress, desc=desc)
 
 
 # --------------------------------------------------------------------------------------
