@@ -90,18 +90,24 @@ class TextEncoder(nn.Module):
 
     ``[B, T]`` int64 token ids (0 = padding) -> ``[B, out_dim]``. The GRU reads the caption in
     order, so "not slanted" and "slanted" get different representations, which a bag of
-    words cannot do (Part 2). Sequences are packed, so padding changes nothing: a caption
-    gets the same vector alone or in a batch of longer captions.
+    words cannot do (Part 2). Padding changes nothing: a caption gets the same vector alone or
+    in a batch of longer captions (see :meth:`forward`).
     """
 
     def __init__(self, vocab_size: int, out_dim: int, emb_dim: int = 64, hidden: int = 64) -> None:
         super().__init__()
         self.vocab_size, self.out_dim = vocab_size, out_dim
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
-        self.gru = nn.GRU(emb_dim, hidden, batch_first=True, bidirectional=True)
+        # the two directions of a bidirectional GRU, initialised exactly as nn.GRU(bidirectional=True) would be
+        self.gru_forward = nn.GRU(emb_dim, hidden, batch_first=True)
+        self.gru_backward = nn.GRU(emb_dim, hidden, batch_first=True)
         self.fc = nn.Linear(2 * hidden, out_dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """The backward direction reads each caption reversed *within its own length*, so it
+        starts at the caption's last real token, not at the padding; padding comes last in
+        both directions and is masked out of the mean. This equals PyTorch's packed
+        bidirectional GRU (tested) and runs faster on a CPU."""
         if ids.dim() != 2 or ids.dtype != torch.int64:
             raise ValueError(f"TextEncoder expects int64 token ids [B, T], got {ids.dtype} {tuple(ids.shape)}")
         if ids.numel() and int(ids.max()) >= self.vocab_size:
@@ -109,13 +115,13 @@ class TextEncoder(nn.Module):
         mask = (ids != 0).unsqueeze(-1).float()                   # [B, T, 1]
         if (mask.sum(1) == 0).any():
             raise ValueError("a caption has no tokens (all padding)")
-        lengths = mask.sum(1).squeeze(-1).long().cpu()
-        # packing makes the backward direction start at each caption's last real token,
-        # so a caption's encoding does not depend on how much padding its batch needs
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths, batch_first=True, enforce_sorted=False)
-        h, _ = self.gru(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=ids.shape[1])  # [B, T, 2H]
-        pooled = (h * mask).sum(1) / mask.sum(1)                  # [B, 2 * hidden]
+        lengths = mask.sum(1)                                     # [B, 1]
+        steps = torch.arange(ids.shape[1], device=ids.device)[None]                     # [1, T]
+        reverse = torch.where(steps < lengths, lengths.long() - 1 - steps, steps)       # [B, T], its own inverse
+        x = self.embed(ids)                                       # [B, T, E]
+        flip = lambda t: t.gather(1, reverse[..., None].expand_as(t))  # noqa: E731
+        h = torch.cat([self.gru_forward(x)[0], flip(self.gru_backward(flip(x))[0])], dim=-1)  # [B, T, 2H]
+        pooled = (h * mask).sum(1) / lengths                      # [B, 2 * hidden]
         return self.fc(pooled)
 
 

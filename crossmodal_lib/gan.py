@@ -298,8 +298,8 @@ def _fit_gan(g: Generator, d: Discriminator, tensors: tuple[torch.Tensor, ...], 
     g.to(device).train()
     d.to(device).train()
     ema = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-    optimizers = (torch.optim.Adam(g.parameters(), lr=config.lr, betas=ADAM_BETAS),
-                  torch.optim.Adam(d.parameters(), lr=config.lr, betas=ADAM_BETAS))
+    optimizers = (torch.optim.Adam(g.parameters(), lr=config.lr, betas=ADAM_BETAS, foreach=True),
+                  torch.optim.Adam(d.parameters(), lr=config.lr, betas=ADAM_BETAS, foreach=True))
     loader = seeded_loader(*tensors, batch_size=config.batch_size, seed=seed, drop_last=len(tensors[0]) > config.batch_size)
     terms = {"loss": config.loss, "mismatch": getattr(config, "mismatch", 0.0),
              "mode_seeking": getattr(config, "mode_seeking", 0.0)}

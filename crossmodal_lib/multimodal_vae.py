@@ -405,7 +405,7 @@ def train_multimodal_vae(pairs: PairedDataset, config: MultimodalVAEConfig | Non
     frozen = dual_encoder.input_encoder if dual_encoder else None  # InputFeatures copies it
     model = MultimodalVAE(vocab, config.latent_dim, config.hidden, pairs.inputs.shape[1:], config.posterior, frozen,
                           frozen.out_dim if frozen is not None else 0, likelihood_for(pairs.modality)).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
     loader = seeded_loader(pairs.inputs.float(), ids, batch_size=config.batch_size, seed=seed)
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
 __all__ = [
@@ -103,8 +103,11 @@ def seeded_loader(*tensors: torch.Tensor, batch_size: int, seed: int, drop_last:
         raise ValueError("seeded_loader needs at least one non-empty tensor")
     if any(len(t) != len(tensors[0]) for t in tensors):
         raise ValueError(f"mismatched tensors: lengths {[len(t) for t in tensors]}")
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
-                      generator=torch.Generator().manual_seed(seed), drop_last=drop_last)
+    dataset, generator = TensorDataset(*tensors), torch.Generator().manual_seed(seed)
+    # whole batches by fancy indexing: the same order and values as DataLoader(shuffle=True)
+    # with this generator, without collating one example at a time
+    batches = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last)
+    return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
@@ -221,7 +224,7 @@ def fit(
     """
     device = device or get_device()
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
 
     def step(batch: Any) -> dict[str, torch.Tensor]:
         return {"loss": optimizer_step(opt, loss_fn(model, batch))}

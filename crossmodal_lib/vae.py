@@ -146,7 +146,7 @@ def fit_elbo(model: nn.Module, tensors: tuple[torch.Tensor, ...],
     each ``[B]``. Sets ``.config``, ``.history`` and ``.train_seconds``; returns the model on the CPU."""
     device = resolve_device(device)
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
     loader = seeded_loader(*tensors, batch_size=config.batch_size, seed=seed)
 
     def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:

@@ -156,6 +156,25 @@ def test_text_encoder_ignores_padding_and_reads_order():
         enc(torch.tensor([[0, 0]]))
 
 
+def test_text_encoder_equals_a_packed_bidirectional_gru():
+    """The two padded passes compute what PyTorch's packed bidirectional GRU computes, and start
+    from the same initial weights as nn.GRU(bidirectional=True) under the same seed."""
+    torch.manual_seed(0)
+    enc = TextEncoder(vocab_size=10, out_dim=6)
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(10, 64, padding_idx=0)
+    gru = torch.nn.GRU(64, 64, batch_first=True, bidirectional=True)
+    fc = torch.nn.Linear(128, 6)
+    assert torch.equal(gru.weight_ih_l0_reverse, enc.gru_backward.weight_ih_l0)
+    ids = torch.tensor([[4, 5, 6, 0, 0], [7, 8, 9, 4, 5], [3, 0, 0, 0, 0]])
+    mask = (ids != 0).unsqueeze(-1).float()
+    packed = torch.nn.utils.rnn.pack_padded_sequence(embed(ids), mask.sum(1).squeeze(-1).long(), batch_first=True,
+                                                     enforce_sorted=False)
+    h, _ = torch.nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=5)
+    reference = fc((h * mask).sum(1) / mask.sum(1))
+    assert torch.allclose(enc(ids), reference, atol=1e-6)
+
+
 def test_conv_image_encoder_shapes():
     enc = ConvImageEncoder(out_dim=16)
     assert enc(torch.rand(5, 1, 8, 8)).shape == (5, 16)
