@@ -346,11 +346,14 @@ class ConditionalGAN(nn.Module):
     ``generate(captions, seed)`` returns images ``[len(captions), *input_shape]`` in [0, 1] on
     the CPU. ``embed(captions)`` gives the conditions c ``[N, d]``; ``generate_from(c, z)`` draws
     from given conditions and noise (for interpolation). Unknown words raise ``ValueError``.
+    The text model is kept as a frozen copy (eval mode, no gradients), so a model rebuilt from a
+    checkpoint computes exactly the conditions the trained one does.
     """
 
     def __init__(self, text_model: DualEncoder, generator: Generator, discriminator: Discriminator) -> None:
         super().__init__()
-        self.text_model, self.generator, self.discriminator = text_model, generator, discriminator
+        self.text_model = copy.deepcopy(text_model).cpu().eval().requires_grad_(False)  # the caller's stays as it was
+        self.generator, self.discriminator = generator, discriminator
         self.history: dict[str, list[float]] = {}
 
     @property

@@ -211,7 +211,7 @@ def test_generated_speech_is_recognised_by_an_independent_judge(speech, speech_d
     spoken = model.generate(transcripts * 8, seed=1)
     assert spoken.shape == (160, 1, 32, 32) and spoken.min() >= 0 and spoken.max() <= 1
     judge = metrics.Judge(train.inputs, train.labels)
-    assert judge.accuracy(spoken, torch.tensor([k % 10 for k in range(20)] * 8)) >= 0.85   # book: 0.994
+    assert judge.accuracy(spoken, torch.tensor([k % 10 for k in range(20)] * 8)) >= 0.85   # book: 0.981
 
 
 def test_the_gan_accepts_spectrograms(speech, speech_dual):
@@ -245,9 +245,11 @@ def test_video_retrieval_and_the_averaging_models_predicted_blindness(video):
         return (guess % 4 == split.labels % 4).float().mean().item()
 
     assert direction_accuracy(gru, test) >= 0.95
-    # eq. (eq-mean-direction): at best 2/3 on test and 0 on novel for any order-free model
+    # eq. (eq-mean-direction): an order-free model can reach at most 2/3 on test, and the rule that
+    # reaches it scores 0 on novel; a model that only knew the axis and guessed within it would
+    # score 1/2 on both (book: 0.633 on test, 0.133 on novel)
     assert direction_accuracy(mean, test) <= 2 / 3 + 0.05
-    assert direction_accuracy(mean, novel) <= 0.1
+    assert direction_accuracy(mean, novel) <= 0.2
 
 
 # ---------------------------------------------------------------- plotting, exercises ----
