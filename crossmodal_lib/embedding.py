@@ -213,9 +213,9 @@ def random_shift(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     frame: an image may move down only as far as it has blank rows at the bottom, and so on
     (a digit that touches the top and bottom rows is not moved vertically at all; every one of
     scikit-learn's digits does, since they were normalised to the full height, so on the
-    book's digits the shift is horizontal). What moves in from the other side is zero padding. This way the augmentation changes *where* a digit
-    is, never how much ink it has or how it leans, so it cannot move an image across a
-    thickness or slant tercile of its caption.
+    book's digits the shift is horizontal). What moves in from the other side is zero padding.
+    The augmentation changes *where* a digit is, never how much ink it has or how it leans, so
+    it cannot move an image across a thickness or slant tercile of its caption.
     """
     b, _, h, w = x.shape
     if max_shift < 0:

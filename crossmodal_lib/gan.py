@@ -294,7 +294,6 @@ def gan_step(g: Generator, d: Discriminator, optimizers: tuple[torch.optim.Optim
 def _fit_gan(g: Generator, d: Discriminator, tensors: tuple[torch.Tensor, ...], config: GANConfig | ToyGANConfig,
              *, seed: int, device: torch.device, progress: bool | str, desc: str) -> tuple[nn.Module, dict[str, list[float]]]:
     """Alternate :func:`gan_step` over ``tensors`` = (x,) or (x, c); returns (EMA of G, per-epoch history)."""
-    check_choice("loss", config.loss, LOSSES)
     g.to(device).train()
     d.to(device).train()
     ema = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
@@ -325,6 +324,7 @@ def train_toy_gan(data: torch.Tensor, config: ToyGANConfig | None = None, *, see
     ``loss_g``, ``D(real)``, ``D(fake)``); ``g(torch.randn(n, z_dim))`` draws n samples.
     """
     config = resolve_config(ToyGANConfig, config, overrides)
+    _check_loss(config.loss)
     if data.dim() != 2 or len(data) == 0:
         raise ValueError(f"expected data of shape [N, dim] with N > 0, got {tuple(data.shape)}")
     set_seed(seed)
@@ -400,15 +400,15 @@ def train_conditional_gan(pairs: PairedDataset, config: GANConfig | None = None,
     device = resolve_device(device)
     if text_model is None:
         text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=bool(progress))
-    text_model = copy.deepcopy(text_model).cpu().eval().requires_grad_(False)  # the caller's model stays as it was
-    cond = text_model.encode_texts(pairs.captions)
     shape = pairs.inputs.shape[1:]
-    g = Generator(config.z_dim, cond.shape[1], shape, config.hidden)
-    d = Discriminator(shape, cond.shape[1], config.hidden, config.conditioning, config.spectral_norm)
+    g = Generator(config.z_dim, text_model.dim, shape, config.hidden)
+    d = Discriminator(shape, text_model.dim, config.hidden, config.conditioning, config.spectral_norm)
+    model = ConditionalGAN(text_model, g, d)  # keeps a frozen copy: the caller's model stays as it was
+    cond = model.embed(pairs.captions)
     start = time.perf_counter()
     ema, history = _fit_gan(g, d, (pairs.inputs.float(), cond), config, seed=seed, device=device,
                             progress=progress, desc=f"conditional GAN ({config.loss})")
-    model = ConditionalGAN(text_model, ema.cpu(), d.cpu())
+    model.generator, model.discriminator = ema.cpu(), d.cpu()
     model.train_seconds = time.perf_counter() - start
     model.history, model.config = history, config
     return model.eval()

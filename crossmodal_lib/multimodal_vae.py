@@ -394,7 +394,6 @@ def train_multimodal_vae(pairs: PairedDataset, config: MultimodalVAEConfig | Non
     with ``.config``, ``.history`` (per-epoch ``loss``, ``joint``, ``unimodal``) and ``.train_seconds``.
     """
     config = resolve_config(MultimodalVAEConfig, config, overrides)
-    check_choice("posterior", config.posterior, ("poe", "moe"))
     check_inputs(pairs.inputs)
     set_seed(seed)
     device = resolve_device(device)

@@ -85,10 +85,15 @@ def test_dual_encoder_loss_is_infonce_or_the_triplet_loss_on_the_models_embeddin
 
 
 def test_groups_put_an_images_captions_in_two_languages_together():
-    en, zh = torch.arange(3), torch.arange(3)
-    groups = torch.stack([torch.arange(6), torch.cat([en, zh])], 1)  # caption ids all differ, same images
+    from crossmodal_lib import data
+
+    en = data.load_digit_pairs("test").subset(range(3))
+    zh = data.load_digit_pairs("test", lang="zh").subset(range(3))
+    groups = embedding.group_ids(data.concat_pairs(en, zh), "caption")    # [6, 2]: caption, source image
     mask = embedding.positive_mask(6, groups=groups)
     assert mask[0, 3] and mask[3, 0] and not mask[0, 1] and mask.sum() == 12
+    alone = embedding.positive_mask(3, groups=embedding.group_ids(en, "caption"))
+    assert torch.equal(alone, torch.eye(3, dtype=torch.bool))  # one language: only the diagonal
 
 
 # --------------------------------------------------------------------------------------
