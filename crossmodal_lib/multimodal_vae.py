@@ -68,7 +68,7 @@ class CaptionDecoder(nn.Module):
     ``greedy(z, max_len)`` -> token ids ``[N, <= max_len]``.
     """
 
-    def __init__(self, vocab_size: int, latent_dim: int, emb_dim: int = 64, hidden: int = 128) -> None:
+    def __init__(self, vocab_size: int, latent_dim: int, emb_dim: int = 64, hidden: int = 96) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
         self.init = nn.Linear(latent_dim, hidden)
@@ -245,61 +245,64 @@ class MultimodalVAE(nn.Module):
         """E[x | z] from the decoder output: sigmoid of the logits, or the Gaussian mean clipped to [0, 1]."""
         return out.clamp(0.0, 1.0) if self.likelihood == "gaussian" else torch.sigmoid(out)
 
-    def log_likelihood(self, z: torch.Tensor, x: torch.Tensor, ids: torch.Tensor,
-                       text_weight: float = 1.0) -> torch.Tensor:
-        """log p(x | z) + text_weight * log p(t | z), ``[N]``: both modalities from one z."""
-        return self.input_log_likelihood(self.decode_input(z), x) + text_weight * self.caption_decoder.log_likelihood(z, ids)
+    def log_likelihoods(self, z: torch.Tensor, x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p(x | z), log p(t | z)) for ``K`` latents per pair, ``z [K, N, d]`` -> two ``[K, N]``.
+
+        The K*N latents go through each decoder as one batch: the caption GRU runs once, not K times.
+        """
+        k, n = z.shape[:2]
+        flat = z.flatten(0, 1)
+        input_ll = self.input_log_likelihood(self.decode_input(flat), x.repeat(k, *[1] * (x.dim() - 1)))
+        text_ll = self.caption_decoder.log_likelihood(flat, ids.repeat(k, 1))
+        return input_ll.view(k, n), text_ll.view(k, n)
 
     def joint_elbo(self, x: torch.Tensor, ids: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None,
-                   experts: list[Expert] | None = None, text_weight: float = 1.0) -> torch.Tensor:
+                   text_weight: float = 1.0) -> torch.Tensor:
         """The (beta-)ELBO of each pair ``[N]``: PoE posterior (eq-mvae-bounds), or MMVAE's
         stratified mixture estimate (eq-mmvae), one sample from each component."""
-        experts = experts if experts is not None else self.experts(x, ids)
+        experts = self.experts(x, ids)
+        mus, logvars = torch.stack([m for m, _ in experts]), torch.stack([v for _, v in experts])
         if self.posterior_kind == "poe":
-            mu, logvar = product_of_experts(torch.stack([m for m, _ in experts]), torch.stack([v for _, v in experts]))
-            z = reparameterize(mu, logvar, generator)
-            return self.log_likelihood(z, x, ids, text_weight) - beta * gaussian_kl(mu, logvar)
-        terms = []
-        for mu, logvar in experts:
-            z = reparameterize(mu, logvar, generator)
-            log_q = torch.logsumexp(torch.stack([log_normal(z, m, v) for m, v in experts]), 0) - math.log(len(experts))
-            log_p = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-            terms.append(self.log_likelihood(z, x, ids, text_weight) - beta * (log_q - log_p))
-        return torch.stack(terms).mean(0)
+            mu, logvar = product_of_experts(mus, logvars)
+            input_ll, text_ll = self.log_likelihoods(reparameterize(mu, logvar, generator)[None], x, ids)
+            return (input_ll + text_weight * text_ll)[0] - beta * gaussian_kl(mu, logvar)
+        z = reparameterize(mus, logvars, generator)  # [2, N, d]: one sample from each component
+        log_q = torch.logsumexp(torch.stack([log_normal(z, m, v) for m, v in experts]), 0) - math.log(len(experts))
+        log_p = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        input_ll, text_ll = self.log_likelihoods(z, x, ids)
+        return (input_ll + text_weight * text_ll - beta * (log_q - log_p)).mean(0)
 
-    def unimodal_elbos(self, x: torch.Tensor, ids: torch.Tensor, experts: list[Expert], beta: float = 1.0,
-                       cross: bool = True, text_weight: float = 1.0) -> torch.Tensor:
-        """MVAE's sub-sampled terms ``[N]``: q(z|x) and q(z|t) (each with the prior) must explain
-        their own modality, ELBO(x) + ELBO(t); with ``cross=True`` each must explain *both*
-        modalities, which is again a lower bound on log p(x, t) (eq-mvae-bounds)."""
-        total = 0.0
-        for (mu, logvar), own in zip(experts, ("input", "text")):
-            mu, logvar = product_of_experts(mu[None], logvar[None])  # with the prior, counted once
-            z = reparameterize(mu, logvar)
-            if cross:
-                rec = self.log_likelihood(z, x, ids, text_weight)
-            elif own == "input":
-                rec = self.input_log_likelihood(self.decode_input(z), x)
-            else:
-                rec = text_weight * self.caption_decoder.log_likelihood(z, ids)
-            total = total + rec - beta * gaussian_kl(mu, logvar)
-        return total
+    def bounds(self, x: torch.Tensor, ids: torch.Tensor, beta: float = 1.0, cross: bool = True,
+               text_weight: float = 1.0) -> torch.Tensor:
+        """MVAE's three bounds ``[3, N]`` (eq-mvae-bounds), decoded as one batch. Row 0: the joint
+        ELBO under p(z) q(z|x) q(z|t); rows 1 and 2: under p(z) q(z|x) and p(z) q(z|t) alone. With
+        ``cross=True`` every row explains both modalities (each is a lower bound on log p(x, t));
+        with ``cross=False`` rows 1 and 2 explain only their own modality, ELBO(x) and ELBO(t)."""
+        experts = self.experts(x, ids)
+        posteriors = [product_of_experts(torch.stack([m for m, _ in experts]), torch.stack([v for _, v in experts]))]
+        posteriors += [product_of_experts(m[None], v[None]) for m, v in experts]  # the prior counted once
+        mu, logvar = torch.stack([m for m, _ in posteriors]), torch.stack([v for _, v in posteriors])
+        input_ll, text_ll = self.log_likelihoods(reparameterize(mu, logvar), x, ids)
+        if not cross:  # keep (input, text) terms: both for the joint, its own modality for each expert
+            keep = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0]], device=x.device)
+            input_ll, text_ll = input_ll * keep[:, :1], text_ll * keep[:, 1:]
+        return input_ll + text_weight * text_ll - beta * gaussian_kl(mu, logvar)
 
     def loss(self, x: torch.Tensor, ids: torch.Tensor, beta: float = 1.0, cross: bool = True,
              text_weight: float = 1.0) -> dict[str, torch.Tensor]:
         """The training objective on a batch: inputs ``x [B, ...]``, caption ids ``[B, T]``.
 
-        ``"poe"``: loss = -mean(ELBO(x, t) + unimodal terms) (:meth:`joint_elbo`,
-        :meth:`unimodal_elbos`); ``"moe"``: loss = -mean(MMVAE bound). Returns scalars
+        ``"poe"``: loss = -mean(joint ELBO + the two unimodal bounds) (:meth:`bounds`);
+        ``"moe"``: loss = -mean(MMVAE bound) (:meth:`joint_elbo`). Returns scalars
         ``{"loss", "joint", "unimodal"}`` (``unimodal`` is 0 for ``"moe"``).
         """
         if len(x) != len(ids):
             raise ValueError(f"mismatched pairs: {len(x)} inputs but {len(ids)} captions")
-        experts = self.experts(x, ids)
-        joint = self.joint_elbo(x, ids, beta, experts=experts, text_weight=text_weight).mean()
         if self.posterior_kind == "poe":
-            unimodal = self.unimodal_elbos(x, ids, experts, beta, cross, text_weight).mean()
+            bounds = self.bounds(x, ids, beta, cross, text_weight)
+            joint, unimodal = bounds[0].mean(), bounds[1:].sum(0).mean()
         else:
+            joint = self.joint_elbo(x, ids, beta, text_weight=text_weight).mean()
             unimodal = torch.zeros((), device=joint.device)
         return {"loss": -joint - unimodal, "joint": joint, "unimodal": unimodal}
 

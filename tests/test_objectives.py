@@ -144,6 +144,30 @@ def test_multimodal_vae_loss_by_hand_mixture_of_experts():
         model.loss(x, ids[:1])
 
 
+def test_batched_bounds_equal_decoding_each_latent_separately():
+    """bounds() decodes its three latents as one batch; row k must equal decoding z_k alone."""
+    torch.manual_seed(0)
+    captions = ["a thin seven", "a bold one leaning left", "the digit 2, upright"]
+    vocab = Vocabulary.build(captions)
+    model = vae.MultimodalVAE(vocab, latent_dim=4, hidden=16)  # random (non-zero) weights
+    x, ids = torch.rand(3, 1, 8, 8).mul(16).round() / 16, vocab.encode(captions, add_bos_eos=True)
+    for cross in (True, False):
+        torch.manual_seed(1)
+        rows = model.bounds(x, ids, beta=0.5, cross=cross, text_weight=3.0)
+        torch.manual_seed(1)
+        eps = torch.randn(3, 3, 4)  # the noise bounds() draws, in the same order
+        experts = model.experts(x, ids)
+        posteriors = [vae.product_of_experts(torch.stack([m for m, _ in experts]), torch.stack([v for _, v in experts]))]
+        posteriors += [vae.product_of_experts(m[None], v[None]) for m, v in experts]
+        for k, (mu, logvar) in enumerate(posteriors):
+            z = mu + (0.5 * logvar).exp() * eps[k]
+            log_px = model.input_log_likelihood(model.decode_input(z), x)
+            log_pt = model.caption_decoder.log_likelihood(z, ids)
+            use_x, use_t = (1.0, 1.0) if cross or k == 0 else ((1.0, 0.0) if k == 1 else (0.0, 1.0))
+            expected = use_x * log_px + 3.0 * use_t * log_pt - 0.5 * vae.gaussian_kl(mu, logvar)
+            assert torch.allclose(rows[k], expected, atol=1e-4), (cross, k)
+
+
 # --------------------------------------------------------------------------------------
 # The one training step
 # --------------------------------------------------------------------------------------
