@@ -16,7 +16,8 @@ import torch
 from .data import load_digit_pairs, shear_images, slant
 
 __all__ = ["Feedback", "check_chance_recall", "check_class_recall", "check_direction", "check_gan_optimum",
-           "check_hz_to_mel", "check_info_nce", "check_late_fusion", "check_product_of_experts", "check_slant"]
+           "check_hz_to_mel", "check_info_nce", "check_late_fusion", "check_product_of_experts", "check_slant",
+           "check_vae_loss"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,69 @@ def check_product_of_experts(mean: object, variance: object) -> Feedback:
                                "three experts, the prior included.")
     return Feedback(False, "multiply the densities and complete the square: precisions (1 / variance) add, and the "
                            "mean is the precision-weighted average of the means.")
+
+
+# ---------------------------------------------------------------- Part 4 ----------------
+def _vae_loss_terms(model: torch.nn.Module, x: torch.Tensor, seed: int, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean log p(x|z), mean KL) with the noise torch.manual_seed(seed) gives randn_like(mu)."""
+    from .minimal import binomial_log_likelihood
+    mu, logvar = model.encode(x)
+    torch.manual_seed(seed)
+    z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if sample else mu
+    rec = binomial_log_likelihood(model.decoder(z), x).mean()
+    return rec, (0.5 * (logvar.exp() + mu ** 2 - 1 - logvar).sum(1)).mean()
+
+
+def _vae_loss_diagnosis(value: float, rec: float, kl: float, rec_at_mean: float) -> str | None:
+    """Which known mistake gives ``value``; None when it is none of them."""
+    known = {-(rec - kl): "", rec - kl: "the sign is wrong: that is the ELBO itself, which training would *lower*. "
+             "The loss to minimise is minus the ELBO.",
+             -rec: "the KL term is missing. Without it nothing keeps q(z|x) near the prior N(0, I), the codes drift, "
+                   "and sampling z ~ N(0, I) no longer gives data.",
+             -(rec + kl): "the KL term has the wrong sign: the ELBO *subtracts* KL(q(z|x) || p(z)), so the loss adds it.",
+             -(rec_at_mean - kl): "z is the mean itself, without noise: the decoder never sees the spread of q(z|x), "
+                                  "so the bound is not the ELBO. Draw eps ~ N(0, I) shaped like mu and use "
+                                  "z = mu + exp(logvar / 2) * eps."}
+    for target, message in known.items():
+        if abs(value - target) <= 1e-5 * abs(target) + 1e-4:
+            return message
+    return None
+
+
+def check_vae_loss(fn: Callable[[torch.nn.Module, torch.Tensor], object]) -> Feedback:
+    """Part 4 ("find the bug"): ``fn(model, x) -> loss``, minus the mean one-sample ELBO of a
+    :class:`~crossmodal_lib.minimal.VAE` on flat images ``x [N, 64]``, with noise drawn by
+    ``torch.randn_like(mu)``. Recognises a missing KL term, a wrong sign, no noise, noise shaped
+    like x, and sampling that gradients cannot pass through (no reparameterisation)."""
+    from .minimal import VAE
+    torch.manual_seed(0)
+    model, x = VAE(latent_dim=4, hidden=32), load_digit_pairs("test").inputs[:64].flatten(1)
+    with torch.no_grad():  # codes away from the prior (mu near 1, variance near e^-1), so every term counts
+        model.encoder[4].bias.copy_(torch.tensor([1.0] * 4 + [-1.0] * 4))
+    torch.manual_seed(1)
+    out, error = _call(fn, model, x)
+    if out is None:
+        hint = " Is the noise shaped like z, [N, latent_dim], rather than like x?" if "size" in error else ""
+        return Feedback(False, error + "." + hint)
+    if out.numel() != 1:
+        return Feedback(False, f"return one number, the batch mean of minus the ELBO; got {out.numel()} values")
+    rec, kl = (t.item() for t in _vae_loss_terms(model, x, seed=1))
+    message = _vae_loss_diagnosis(out.item(), rec, kl, _vae_loss_terms(model, x, 1, sample=False)[0].item())
+    if message is None:
+        return Feedback(False, f"expected minus the mean ELBO, {-(rec - kl):.3f} nats, got {out.item():.3f}")
+    if message:
+        return Feedback(False, message)
+    torch.manual_seed(1)
+    loss = fn(model, x)
+    grads = torch.autograd.grad(loss, model.encoder[4].weight)[0]
+    reference = torch.autograd.grad(-(torch.stack(_vae_loss_terms(model, x, 1)) * torch.tensor([1.0, -1.0])).sum(),
+                                    model.encoder[4].weight)[0]
+    if not torch.allclose(grads, reference, atol=1e-4):
+        return Feedback(False, "the value is right but the gradient is not: the sample z must be computed as "
+                               "mu + exp(logvar / 2) * eps (reparameterisation), so that gradients reach the "
+                               "encoder through log p(x|z). torch.normal(mu, std) or .detach() cuts that path.")
+    return Feedback(True, f"minus the ELBO, {-(rec - kl):.3f} nats: reconstruction {rec:.3f}, KL {kl:.3f}, with "
+                          "gradients flowing through the reparameterised sample.")
 
 
 # ---------------------------------------------------------------- Part 5.1 --------------

@@ -88,3 +88,28 @@ def test_check_product_of_experts_right_and_wrong():
     assert "variance is right" in exercises.check_product_of_experts(0.1, var).message
     assert "two numbers" in exercises.check_product_of_experts("a", var).message
     assert not exercises.check_product_of_experts(0.0, 1.0)
+
+
+def _vae_loss(model, x, *, sign=1.0, kl_sign=1.0, use_kl=True, noise=True, reparam=True, noise_like_x=False):
+    """A VAE loss with switchable bugs (Part 4's "find the bug" exercise)."""
+    from crossmodal_lib.minimal import binomial_log_likelihood
+    mu, logvar = model.encode(x)
+    eps = torch.randn_like(x) if noise_like_x else torch.randn_like(mu)
+    z = mu + (0.5 * logvar).exp() * eps if noise else mu
+    z = z if reparam else z.detach()
+    rec = binomial_log_likelihood(model.decoder(z), x)
+    kl = 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar).sum(1)
+    return -sign * (rec - kl_sign * kl * use_kl).mean()
+
+
+def test_check_vae_loss_names_each_bug():
+    assert exercises.check_vae_loss(_vae_loss)
+    assert "sign is wrong" in exercises.check_vae_loss(lambda m, x: _vae_loss(m, x, sign=-1.0)).message
+    assert "KL term is missing" in exercises.check_vae_loss(lambda m, x: _vae_loss(m, x, use_kl=False)).message
+    assert "wrong sign" in exercises.check_vae_loss(lambda m, x: _vae_loss(m, x, kl_sign=-1.0)).message
+    assert "without noise" in exercises.check_vae_loss(lambda m, x: _vae_loss(m, x, noise=False)).message
+    assert "reparameterisation" in exercises.check_vae_loss(lambda m, x: _vae_loss(m, x, reparam=False)).message
+    assert "shaped like z" in exercises.check_vae_loss(lambda m, x: _vae_loss(m, x, noise_like_x=True)).message
+    per_example = exercises.check_vae_loss(lambda m, x: -m.encode(x)[0].sum(1))
+    assert not per_example and "one number" in per_example.message
+    assert "expected minus the mean ELBO" in exercises.check_vae_loss(lambda m, x: torch.tensor(3.0)).message
