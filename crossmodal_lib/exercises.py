@@ -15,7 +15,7 @@ import torch
 
 from .data import load_digit_pairs, shear_images, slant
 
-__all__ = ["Feedback", "check_chance_recall", "check_class_recall", "check_direction", "check_gan_optimum",
+__all__ = ["Feedback", "check_chance_recall", "check_class_recall", "check_dense_kernel", "check_direction", "check_gan_optimum",
            "check_hz_to_mel", "check_info_nce", "check_late_fusion", "check_product_of_experts", "check_slant",
            "check_vae_loss"]
 
@@ -291,6 +291,29 @@ def check_vae_loss(fn: Callable[[torch.nn.Module, torch.Tensor], object]) -> Fee
                                "encoder through log p(x|z). torch.normal(mu, std) or .detach() cuts that path.")
     return Feedback(True, f"minus the ELBO, {-(rec - kl):.3f} nats: reconstruction {rec:.3f}, KL {kl:.3f}, with "
                           "gradients flowing through the reparameterised sample.")
+
+
+def check_dense_kernel(fn: Callable[[torch.Tensor], object]) -> Feedback:
+    """Part 4 (Keras): ``fn(weight [out, in]) -> kernel [in, out]``, the Keras Dense kernel that
+    computes the same map as ``nn.Linear`` with this weight (x @ kernel = x @ weight.T)."""
+    weight = torch.arange(6.0).view(2, 3)  # out = 2, in = 3
+    out, error = _call(fn, weight.clone())
+    if out is None:
+        return Feedback(False, error)
+    try:
+        kernel = torch.as_tensor(fn(weight.clone()), dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001
+        return Feedback(False, f"your function raised {type(exc).__name__}: {exc}")
+    if tuple(kernel.shape) == (2, 3):
+        return Feedback(False, "the kernel must be [in, out] = [3, 2]; yours is [out, in], the weight unchanged")
+    if tuple(kernel.shape) != (3, 2):
+        return Feedback(False, f"the kernel must be [in, out] = [3, 2]; yours has shape {tuple(kernel.shape)}")
+    if torch.equal(kernel, weight.reshape(3, 2)):
+        return Feedback(False, "the shape is right but the numbers are not: reshape (or view) keeps the memory "
+                               "order and refills the rows. A kernel is the *transpose* of the weight.")
+    if torch.equal(kernel, weight.T):
+        return Feedback(True, "x @ kernel = x @ weight.T: the kernel is the transposed weight.")
+    return Feedback(False, "x @ kernel must equal x @ weight.T for every x, so kernel = weight.T")
 
 
 # ---------------------------------------------------------------- Part 5.1 --------------

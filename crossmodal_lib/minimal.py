@@ -31,27 +31,18 @@ from .config import resolve_config
 from .likelihoods import PIXEL_COUNTS
 from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
-__all__ = ["TwoTowers", "contrastive_loss", "word_counts", "GAN", "discriminator_loss", "generator_loss", "gan_step", "VAE",
+__all__ = ["TwoTowers", "contrastive_loss", "GAN", "discriminator_loss", "generator_loss", "gan_step", "VAE",
            "binomial_log_likelihood", "MinimalConfig", "train_minimal"]
 
 
 # --------------------------------------------------------------------------------------
 # 1. A shared embedding space: two towers and InfoNCE
 # --------------------------------------------------------------------------------------
-def word_counts(ids: torch.Tensor, vocab_size: int, n_special: int = 4) -> torch.Tensor:
-    """Token ids ``[N, T]`` (0 = padding) -> bag-of-words counts ``[N, vocab_size]`` (special tokens dropped)."""
-    if ids.dim() != 2 or len(ids) == 0:
-        raise ValueError(f"expected a non-empty batch of token ids [N, T], got shape {tuple(ids.shape)}")
-    counts = torch.zeros(len(ids), vocab_size, device=ids.device)
-    counts.scatter_add_(1, ids, torch.ones_like(ids, dtype=counts.dtype))
-    counts[:, :n_special] = 0.0
-    return counts
-
-
 class TwoTowers(nn.Module):
     """One small MLP per modality into a shared ``dim``-dimensional space, rows L2-normalised.
 
-    ``forward(x [N, input_dim], counts [N, vocab_size]) -> (u [N, dim], v [N, dim])``. Each layer
+    ``forward(x [N, input_dim], counts [N, vocab_size]) -> (u [N, dim], v [N, dim])``; the caption
+    side reads word counts (:meth:`~crossmodal_lib.text.Vocabulary.bag_of_words`). Each layer
     computes ``x @ W + b`` with ``W`` of shape ``[in, out]`` (``nn.Linear`` stores ``W`` transposed),
     so a batch of row vectors works; the source wrote ``W @ x``, which fails on a batch.
     """

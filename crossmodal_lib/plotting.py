@@ -8,6 +8,7 @@
 * :func:`show_spectrograms` -- log-mel spectrograms, low frequencies at the bottom (Part 5.2).
 * :func:`motion_trail` -- a clip as one picture, early frames faint and the last one dark (Part 5.3).
 * :func:`audio_players` -- a row of labelled audio players that also work on the static website.
+* :func:`block_diagram` -- a model as labelled boxes and arrows (Part 4 onwards).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["OKABE_ITO", "audio_players", "motion_trail", "plot_history", "plot_timeline", "scatter_images", "show_images",
+__all__ = ["OKABE_ITO", "audio_players", "block_diagram", "motion_trail", "plot_history", "plot_timeline", "scatter_images", "show_images",
            "show_spectrograms", "use_book_style"]
 
 #: Okabe & Ito's palette, distinguishable with the common forms of colour blindness.
@@ -171,3 +172,34 @@ def scatter_images(x: Sequence[float], y: Sequence[float], images: torch.Tensor,
     ax.set_xlim(x.min() - pad_x, x.max() + pad_x)
     ax.set_ylim(y.min() - pad_y, y.max() + pad_y)
     return ax.figure
+
+
+def block_diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tuple[str, str, str]], *,
+                  size: tuple[float, float] = (9.0, 3.0), title: str | None = None) -> Figure:
+    """A model drawn as labelled boxes and arrows, black on white (readable in dark mode too).
+
+    ``boxes``: name -> (x, y, text) with x, y in [0, 1] (box centres); ``arrows``: (from, to, label).
+    Boxes whose text starts with ``"loss"`` are tinted, so the objective stands out.
+    """
+    missing = {a for a, b, _ in arrows for a in (a, b)} - set(boxes)
+    if missing:
+        raise ValueError(f"arrows refer to unknown boxes: {sorted(missing)}")
+    fig, ax = plt.subplots(figsize=size)
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.axis("off")
+    style = dict(boxstyle="round,pad=0.4", edgecolor="black", linewidth=1.2)
+    texts = {}
+    for name, (x, y, text) in boxes.items():
+        face = "#FBE3C8" if text.startswith("loss") else "#DCEBF7"
+        texts[name] = ax.text(x, y, text, ha="center", va="center", fontsize=10, bbox={**style, "facecolor": face}, zorder=3)
+    for a, b, label in arrows:  # from edge to edge: each end is clipped at its box's outline
+        ax.annotate("", xy=(0.5, 0.5), xycoords=texts[b], xytext=(0.5, 0.5), textcoords=texts[a], zorder=2,
+                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2, shrinkA=2, shrinkB=2, mutation_scale=14,
+                                    patchA=texts[a].get_bbox_patch(), patchB=texts[b].get_bbox_patch()))
+        if label:
+            (xa, ya, _), (xb, yb, _) = boxes[a], boxes[b]
+            ax.text((xa + xb) / 2, (ya + yb) / 2 + 0.05, label, ha="center", fontsize=9, color="0.25")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -113,3 +113,12 @@ def test_check_vae_loss_names_each_bug():
     per_example = exercises.check_vae_loss(lambda m, x: -m.encode(x)[0].sum(1))
     assert not per_example and "one number" in per_example.message
     assert "expected minus the mean ELBO" in exercises.check_vae_loss(lambda m, x: torch.tensor(3.0)).message
+
+
+def test_check_dense_kernel_right_and_wrong():
+    assert exercises.check_dense_kernel(lambda w: w.T)
+    assert "transpose" in exercises.check_dense_kernel(lambda w: w.reshape(w.shape[1], w.shape[0])).message
+    assert "weight unchanged" in exercises.check_dense_kernel(lambda w: w).message
+    assert "shape (6,)" in exercises.check_dense_kernel(lambda w: w.flatten()).message
+    assert "raised" in exercises.check_dense_kernel(lambda w: w.foo).message
+    assert not exercises.check_dense_kernel(lambda w: -w.T)

@@ -16,15 +16,6 @@ from crossmodal_lib import embedding, gan, metrics, minimal, vae
 from crossmodal_lib.likelihoods import binomial_log_likelihood
 
 
-def test_word_counts_by_hand():
-    ids = torch.tensor([[5, 6, 5, 0], [2, 7, 3, 0]])  # 0 padding; 2 and 3 are special tokens
-    counts = minimal.word_counts(ids, vocab_size=8)
-    assert counts[0].tolist() == [0, 0, 0, 0, 0, 2, 1, 0]
-    assert counts[1].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
-    with pytest.raises(ValueError, match="non-empty batch"):
-        minimal.word_counts(torch.zeros(0, 3, dtype=torch.int64), 8)
-
-
 def test_contrastive_loss_equals_the_librarys_info_nce_on_the_same_model():
     torch.manual_seed(0)
     model = minimal.TwoTowers(input_dim=64, vocab_size=20, dim=8)
@@ -119,12 +110,12 @@ def test_minimal_models_train_to_the_quality_part4_states(digits):
     3 nats of the library's ImageVAE trained with the same settings."""
     train, test = digits
     vocab = cm.Vocabulary.build(train.captions)
-    counts = minimal.word_counts(vocab.encode(train.captions), len(vocab))
+    counts = vocab.bag_of_words(train.captions)
     towers = minimal.train_minimal(minimal.TwoTowers(64, len(vocab)), (train.inputs.flatten(1), counts),
                                    seed=0, progress=False)
     with torch.no_grad():
         u = towers.image_tower(test.inputs.flatten(1))
-        prompts = [F.normalize(towers.text_tower(minimal.word_counts(vocab.encode(p), len(vocab))), dim=1)
+        prompts = [F.normalize(towers.text_tower(vocab.bag_of_words(p)), dim=1)
                    for p in cm.captions.digit_prompts()]
     scores = metrics.zero_shot_classify(F.normalize(u, dim=1), prompts)
     zero_shot = (scores.argmax(1) == test.labels).float().mean().item()
@@ -132,7 +123,7 @@ def test_minimal_models_train_to_the_quality_part4_states(digits):
 
     with torch.no_grad():
         c_train = F.normalize(towers.text_tower(counts), dim=1)
-        c_test = F.normalize(towers.text_tower(minimal.word_counts(vocab.encode(test.captions), len(vocab))), dim=1)
+        c_test = F.normalize(towers.text_tower(vocab.bag_of_words(test.captions)), dim=1)
     model = minimal.train_minimal(minimal.GAN(64, c_train.shape[1]), (train.inputs.flatten(1), c_train),
                                   seed=0, progress=False, epochs=100, batch_size=64)
     with torch.no_grad():

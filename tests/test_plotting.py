@@ -41,3 +41,17 @@ def test_scatter_images_places_every_thumbnail():
     plt.close(fig)
     with pytest.raises(ValueError, match="mismatched"):
         plotting.scatter_images([0, 1], [0, 1], torch.rand(3, 1, 8, 8))
+
+
+def test_block_diagram_draws_every_box_and_arrow_and_rejects_unknown_names():
+    boxes = {"x": (0.1, 0.5, "input"), "f": (0.5, 0.5, "model"), "l": (0.9, 0.5, "loss: y")}
+    fig = plotting.block_diagram(boxes, [("x", "f", "features"), ("f", "l", "")])
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert {"input", "model", "loss: y", "features"} <= set(texts)
+    boxes_drawn = {t.get_text(): t.get_bbox_patch().get_facecolor() for t in ax.texts if t.get_bbox_patch()}
+    assert boxes_drawn["loss: y"] != boxes_drawn["model"]  # the objective is tinted
+    assert sum(1 for c in ax.get_children() if type(c).__name__ == "Annotation") == 2
+    with pytest.raises(ValueError, match=r"unknown boxes: \['y'\]"):
+        plotting.block_diagram(boxes, [("x", "y", "")])
+    plt.close("all")
