@@ -21,6 +21,7 @@ One module per idea, each naming the book section it implements:
 ``likelihoods``    pixel and feature likelihoods, density baselines (Part 3.3)
 ``vae``            the image VAE and the conditional VAE (Part 3.3)
 ``multimodal_vae`` the multimodal VAE and the caption decoder (Part 3.3b)
+``pipeline``       the five steps end to end: data, shared space, GAN, VAE, evaluation (Part 3.4)
 ``minimal``        the source's three code examples rebuilt, smallest correct versions (Part 4)
 ``tools``          optional heavy dependencies, imported inside functions (Keras: Part 4)
 ``metrics``        accuracy, Recall@K, median rank
@@ -33,7 +34,7 @@ One module per idea, each naming the book section it implements:
 
 from . import (
     captions, cca, config, data, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
-    likelihoods, metrics, minimal, multimodal_vae, pairs, plotting, speech, text, training, vae, video,
+    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, speech, text, training, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
 from .text import Vocabulary, tokenize

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from .data import load_digit_pairs, shear_images, slant
+from .minimal import VAE, binomial_log_likelihood
 
-__all__ = ["Feedback", "check_chance_recall", "check_class_recall", "check_dense_kernel", "check_direction", "check_gan_optimum",
+__all__ = ["Feedback", "check_chance_map", "check_chance_recall", "check_class_recall", "check_dense_kernel", "check_direction", "check_gan_optimum",
            "check_hz_to_mel", "check_info_nce", "check_late_fusion", "check_product_of_experts", "check_slant",
            "check_vae_loss"]
 
@@ -230,10 +231,32 @@ def check_product_of_experts(mean: object, variance: object) -> Feedback:
                            "mean is the precision-weighted average of the means.")
 
 
+# ---------------------------------------------------------------- Part 3.4 --------------
+def check_chance_map(answer: object, n: int = 360, m: int = 36) -> Feedback:
+    """Part 3.4: the mean average precision of a random ranking of ``n`` items of which ``m``
+    are relevant (a simulation within 0.003 counts)."""
+    from .metrics import chance_map
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return Feedback(False, "give one number, the expected average precision")
+    want = chance_map(n, m)
+    if abs(value - want) <= 3e-3:
+        return Feedback(True, f"E[AP] = {want:.4f}, a little above m/n = {m / n:.3f}: average precision "
+                              "is taken at the relevant ranks, and a relevant item that lands early by luck "
+                              "scores a high precision there.")
+    if abs(value - m / n) <= 1e-3:
+        return Feedback(False, "that is m/n, the precision at any fixed depth. AP averages the precision at the "
+                               "ranks where relevant items fall, which a lucky early hit raises; simulate it.")
+    if abs(value - chance_map(n, 1)) <= 3e-3:
+        return Feedback(False, "that is the chance AP with one relevant item; here 36 items share the query's digit.")
+    return Feedback(False, f"the expected AP of a random ranking is between m/n = {m / n:.3f} and 1; simulate "
+                           "rankings with random scores and average metrics.mean_average_precision over them")
+
+
 # ---------------------------------------------------------------- Part 4 ----------------
 def _vae_loss_terms(model: torch.nn.Module, x: torch.Tensor, seed: int, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean log p(x|z), mean KL) with the noise torch.manual_seed(seed) gives randn_like(mu)."""
-    from .minimal import binomial_log_likelihood
     mu, logvar = model.encode(x)
     torch.manual_seed(seed)
     z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if sample else mu
@@ -262,7 +285,6 @@ def check_vae_loss(fn: Callable[[torch.nn.Module, torch.Tensor], object]) -> Fee
     :class:`~crossmodal_lib.minimal.VAE` on flat images ``x [N, 64]``, with noise drawn by
     ``torch.randn_like(mu)``. Recognises a missing KL term, a wrong sign, no noise, noise shaped
     like x, and sampling that gradients cannot pass through (no reparameterisation)."""
-    from .minimal import VAE
     torch.manual_seed(0)
     model, x = VAE(latent_dim=4, hidden=32), load_digit_pairs("test").inputs[:64].flatten(1)
     with torch.no_grad():  # codes away from the prior (mu near 1, variance near e^-1), so every term counts
@@ -270,22 +292,18 @@ def check_vae_loss(fn: Callable[[torch.nn.Module, torch.Tensor], object]) -> Fee
     torch.manual_seed(1)
     out, error = _call(fn, model, x)
     if out is None:
-        hint = " Is the noise shaped like z, [N, latent_dim], rather than like x?" if "size" in error else ""
-        return Feedback(False, error + "." + hint)
+        return Feedback(False, error + (". Is the noise shaped like z, [N, latent_dim], rather than like x?"
+                                        if "size" in error else "."))
     if out.numel() != 1:
         return Feedback(False, f"return one number, the batch mean of minus the ELBO; got {out.numel()} values")
     rec, kl = (t.item() for t in _vae_loss_terms(model, x, seed=1))
     message = _vae_loss_diagnosis(out.item(), rec, kl, _vae_loss_terms(model, x, 1, sample=False)[0].item())
-    if message is None:
-        return Feedback(False, f"expected minus the mean ELBO, {-(rec - kl):.3f} nats, got {out.item():.3f}")
-    if message:
-        return Feedback(False, message)
+    if message is None or message:
+        return Feedback(False, message or f"expected minus the mean ELBO, {-(rec - kl):.3f} nats, got {out.item():.3f}")
     torch.manual_seed(1)
-    loss = fn(model, x)
-    grads = torch.autograd.grad(loss, model.encoder[4].weight)[0]
-    reference = torch.autograd.grad(-(torch.stack(_vae_loss_terms(model, x, 1)) * torch.tensor([1.0, -1.0])).sum(),
-                                    model.encoder[4].weight)[0]
-    if not torch.allclose(grads, reference, atol=1e-4):
+    grads, = torch.autograd.grad(fn(model, x), model.encoder[4].weight)
+    rec_t, kl_t = _vae_loss_terms(model, x, 1)
+    if not torch.allclose(grads, torch.autograd.grad(kl_t - rec_t, model.encoder[4].weight)[0], atol=1e-4):
         return Feedback(False, "the value is right but the gradient is not: the sample z must be computed as "
                                "mu + exp(logvar / 2) * eps (reparameterisation), so that gradients reach the "
                                "encoder through log p(x|z). torch.normal(mu, std) or .detach() cuts that path.")
@@ -297,17 +315,13 @@ def check_dense_kernel(fn: Callable[[torch.Tensor], object]) -> Feedback:
     """Part 4 (Keras): ``fn(weight [out, in]) -> kernel [in, out]``, the Keras Dense kernel that
     computes the same map as ``nn.Linear`` with this weight (x @ kernel = x @ weight.T)."""
     weight = torch.arange(6.0).view(2, 3)  # out = 2, in = 3
-    out, error = _call(fn, weight.clone())
-    if out is None:
-        return Feedback(False, error)
     try:
         kernel = torch.as_tensor(fn(weight.clone()), dtype=torch.float32)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 -- the student's code may raise anything
         return Feedback(False, f"your function raised {type(exc).__name__}: {exc}")
-    if tuple(kernel.shape) == (2, 3):
-        return Feedback(False, "the kernel must be [in, out] = [3, 2]; yours is [out, in], the weight unchanged")
     if tuple(kernel.shape) != (3, 2):
-        return Feedback(False, f"the kernel must be [in, out] = [3, 2]; yours has shape {tuple(kernel.shape)}")
+        unchanged = ", the weight unchanged" if tuple(kernel.shape) == (2, 3) else ""
+        return Feedback(False, f"the kernel must be [in, out] = [3, 2]; yours has shape {tuple(kernel.shape)}{unchanged}")
     if torch.equal(kernel, weight.reshape(3, 2)):
         return Feedback(False, "the shape is right but the numbers are not: reshape (or view) keeps the memory "
                                "order and refills the rows. A kernel is the *transpose* of the weight.")

@@ -122,3 +122,13 @@ def test_check_dense_kernel_right_and_wrong():
     assert "shape (6,)" in exercises.check_dense_kernel(lambda w: w.flatten()).message
     assert "raised" in exercises.check_dense_kernel(lambda w: w.foo).message
     assert not exercises.check_dense_kernel(lambda w: -w.T)
+
+
+def test_check_chance_map_right_and_wrong():
+    from crossmodal_lib.metrics import chance_map
+    assert exercises.check_chance_map(chance_map(360, 36))
+    assert exercises.check_chance_map(chance_map(360, 36) + 0.002)  # a simulation's noise
+    assert "m/n" in exercises.check_chance_map(0.1).message
+    assert "one relevant item" in exercises.check_chance_map(chance_map(360, 1)).message
+    assert "one number" in exercises.check_chance_map("x").message
+    assert not exercises.check_chance_map(0.5)

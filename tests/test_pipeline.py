@@ -1,0 +1,73 @@
+"""Part 3.4: the five steps end to end (crossmodal_lib.pipeline)."""
+
+import math
+
+import pytest
+import torch
+
+import crossmodal_lib as cm
+from crossmodal_lib import pipeline
+from crossmodal_lib.pairs import PairedDataset
+
+
+def _pairs(inputs: torch.Tensor, captions: list[str]) -> PairedDataset:
+    labels = torch.zeros(len(captions), dtype=torch.int64)
+    return PairedDataset(inputs=inputs, captions=captions, labels=labels, attributes={},
+                         indices=torch.arange(len(captions)), modality="image", lang="en")
+
+
+def test_baseline_log_likelihood_by_hand():
+    # two training images of one pixel (k = 4 and 12 of 16: mean 1/2); captions "a b" and "a"
+    train = _pairs(torch.tensor([[0.25], [0.75]]), ["a b", "a"])
+    test = _pairs(torch.tensor([[0.5]]), ["b"])
+    log_px = math.log(math.comb(16, 8)) - 16 * math.log(2)
+    # tokens counted: a, b, <eos> (x2), a: a 2+1, b 1+1, <eos> 2+1, the other specials 0+1 each
+    vocab = cm.Vocabulary.build(["a b", "a"])
+    total = 3 + 2 + 3 + (len(vocab) - 1 - 3)  # every id but padding gets its add-one count
+    log_pt = math.log(2 / total) + math.log(3 / total)  # "b" then <eos>
+    value = pipeline.baseline_log_likelihood(train, test, "binomial")
+    assert value.shape == (1,)
+    assert value.item() == pytest.approx(log_px + log_pt, abs=1e-4)
+
+
+def test_gaussian_baseline_uses_each_features_mean_and_spread():
+    train = _pairs(torch.tensor([[0.0, 0.2], [1.0, 0.2]]), ["a", "a"])
+    test = _pairs(torch.tensor([[0.5, 0.2]]), ["a"])  # at the mean of both features
+    sd = torch.tensor([0.0, 1.0]).std().item()        # the second feature never varies: sigma floored at 0.01
+    log_px = -math.log(sd) - math.log(0.01) - math.log(2 * math.pi)
+    vocab = cm.Vocabulary.build(["a"])
+    total = 3 + 3 + (len(vocab) - 1 - 2)  # "a" and <eos> seen twice (+1 each), every other id once
+    log_pt = 2 * math.log(3 / total)
+    assert pipeline.baseline_log_likelihood(train, test, "gaussian").item() == pytest.approx(log_px + log_pt, abs=1e-4)
+
+
+def test_load_pairs_and_prompts_follow_the_modality():
+    speech = pipeline.load_pairs("speech", "test")
+    assert speech.modality == "spectrogram" and set(speech.captions) == set(cm.captions.DIGIT_NAMES["en"])
+    assert pipeline.class_prompts(speech)[7] == ["seven"]
+    assert pipeline.digits_of(speech) == speech.labels.tolist()
+    video = pipeline.load_pairs("video", "train")
+    prompts = pipeline.class_prompts(video)  # one per (digit, direction) label, novel directions included
+    assert len(prompts) == 40
+    assert all(cm.data.parse_caption(p).digit == label // 4 for label, (p,) in enumerate(prompts))
+    assert pipeline.digits_of(video) == (video.labels // 4).tolist()
+    with pytest.raises(ValueError, match="modality"):
+        pipeline.load_pairs("smell", "train")
+
+
+@pytest.mark.training
+def test_the_image_pipeline_reaches_the_quality_part34_states():
+    run = pipeline.run_pipeline("image", seed=0, progress=False)
+    table = run.evaluate()
+    r = table["retrieval"]
+    assert r["zero-shot accuracy"] >= 0.95 and r["class R@1"] >= 0.95 and r["mAP"] > 5 * r["chance mAP"]
+    for name in ("GAN", "multimodal VAE: caption → input"):
+        assert table[name]["judge accuracy"] >= 0.9
+        assert table[name]["digits whose thickness follows"] >= 8
+    assert table["GAN"]["diversity"] > table["multimodal VAE: caption → input"]["diversity"]
+    m = table["multimodal VAE"]
+    assert m["input → caption: names the digit"] >= 0.9
+    assert m["test ELBO (nats per pair)"] > m["independent baseline (nats per pair)"] + 50
+    cards = run.model_cards()
+    assert set(cards) == {"dual encoder", "GAN", "multimodal VAE"}
+    assert all(c["parameters"] > 1000 and c["seconds"] > 0 for c in cards.values())
