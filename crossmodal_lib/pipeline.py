@@ -58,10 +58,10 @@ def class_prompts(pairs: PairedDataset) -> list[list[str]]:
     """Zero-shot prompts, one list per label: caption templates for digit images, the transcript
     itself for spoken digits, one caption per digit and direction for moving digits (Part 5.3)."""
     if pairs.modality == "spectrogram":
-        return [[name] for name in DIGIT_NAMES["en"]]
+        return [[name] for name in DIGIT_NAMES[pairs.lang]]
     if pairs.modality == "video":
         return [[prompt] for prompt in moving_digit_prompts()]
-    return digit_prompts("en")
+    return digit_prompts(pairs.lang)
 
 
 def digits_of(pairs: PairedDataset) -> list[int]:
@@ -112,8 +112,9 @@ class Pipeline:
         test, dual = self.test, self.dual
         u, v = dual.encode_inputs(test.inputs), dual.encode_texts(test.captions)
         report = retrieval_report(v @ u.T, test.labels, test.labels, ks=(1, 10))  # caption -> input
-        keys = ("class R@1", "class R@10", "median rank", "mAP")
-        out = {k: report[k] for k in keys} | {f"chance {k}": report[f"chance {k}"] for k in keys}
+        keys = {"class R@1": "class R@1", "class R@10": "class R@10", "median rank": "median rank (exact pair)",
+                "mAP": "mAP"}  # the median rank is that of the caption's own input, not of its class
+        out = {name: report[k] for k, name in keys.items()} | {f"chance {name}": report[f"chance {k}"] for k, name in keys.items()}
         prompts = [dual.encode_texts(p) for p in class_prompts(self.train)]
         out["zero-shot accuracy"] = (zero_shot_classify(u, prompts).argmax(1) == test.labels).float().mean().item()
         out["chance zero-shot accuracy"] = 1 / len(prompts)
@@ -124,14 +125,14 @@ class Pipeline:
         real = judge.features(test.inputs)
         reference = {"judge accuracy": judge.accuracy(test.inputs, test.labels), "diversity": 1.0,
                      "Fréchet distance": frechet_distance(judge.features(self.train.inputs), real)}
-        out = {"real test inputs": reference}
+        out = {"real inputs (Fréchet: training vs test)": reference}
         for name, model in (("GAN", self.gan), ("multimodal VAE: caption → input", self.mvae)):
             x = model.generate(test.captions, seed=0)
             out[name] = {"judge accuracy": judge.accuracy(x, test.labels),
                          "diversity": within_class_diversity(x, test.labels) / within_class_diversity(test.inputs, test.labels),
                          "Fréchet distance": frechet_distance(judge.features(x), real)}
             if self.modality == "image":  # ink and slant are measured on digit images only
-                control = attribute_control(lambda caps, m=model: m.generate(caps, seed=0))
+                control = attribute_control(lambda caps, m=model: m.generate(caps, seed=0), lang=self.train.lang)
                 out[name]["digits whose thickness follows"] = control["thickness_ok"]
                 out[name]["digits whose slant follows"] = control["slant_ok"]
         return out

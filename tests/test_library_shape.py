@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crossmodal_lib import data, embedding, fusion, gan, vae
+from crossmodal_lib import data, embedding, fusion, gan, minimal, vae
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = sorted((ROOT / "crossmodal_lib").rglob("*.py"))
@@ -29,6 +29,7 @@ TRAINERS = {  # trainer -> (its config class, a minimal first positional argumen
     vae.train_conditional_vae: vae.ConditionalVAEConfig,
     vae.train_multimodal_vae: vae.MultimodalVAEConfig,
     fusion.train_classifier: fusion.ClassifierConfig,
+    minimal.train_minimal: minimal.MinimalConfig,
 }
 
 
@@ -83,7 +84,8 @@ def test_a_misspelled_override_names_the_valid_fields(trainer):
     config_cls = TRAINERS[trainer]
     first = {fusion.train_classifier: (torch.nn.Linear(2, 2), (torch.zeros(4, 2),), torch.zeros(4, dtype=torch.int64)),
              gan.train_toy_gan: (torch.zeros(8, 2),),
-             vae.train_vae: (torch.zeros(8, 1, 8, 8),)}.get(trainer, (data.load_digit_pairs("test").subset(range(8)),))
+             vae.train_vae: (torch.zeros(8, 1, 8, 8),),
+             minimal.train_minimal: (minimal.VAE(), (torch.zeros(8, 64),))}.get(trainer, (data.load_digit_pairs("test").subset(range(8)),))
     fields = [f.name for f in dataclasses.fields(config_cls)]
     with pytest.raises(TypeError, match=rf"{config_cls.__name__} has no field 'epoch'; valid fields: {', '.join(fields)}"):
         trainer(*first, epoch=1, progress=False)

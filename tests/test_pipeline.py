@@ -71,3 +71,16 @@ def test_the_image_pipeline_reaches_the_quality_part34_states():
     cards = run.model_cards()
     assert set(cards) == {"dual encoder", "GAN", "multimodal VAE"}
     assert all(c["parameters"] > 1000 and c["seconds"] > 0 for c in cards.values())
+
+
+@pytest.mark.training
+def test_the_speech_pipeline_matches_part34b():
+    """Part 3.4b's claims: the shared space and the MVAE's speaking transfer, the GAN's image
+    settings do not, and the MVAE's bound falls below the independent baseline."""
+    table = pipeline.run_pipeline("speech", seed=0, progress=False).evaluate()
+    real = table["real inputs (Fréchet: training vs test)"]
+    assert table["retrieval"]["zero-shot accuracy"] > 0.9
+    assert table["multimodal VAE: caption → input"]["judge accuracy"] > 0.9
+    assert table["GAN"]["judge accuracy"] < real["judge accuracy"] - 0.3
+    m = table["multimodal VAE"]
+    assert m["test ELBO (nats per pair)"] < m["independent baseline (nats per pair)"]

@@ -52,7 +52,8 @@ def two_towers(input_dim: int, vocab_size: int, dim: int = 32, hidden: int = 128
 
 
 def contrastive_loss(u: Any, v: Any, temperature: float = 0.1) -> Any:
-    """Symmetric InfoNCE on L2-normalised rows ``[B, d]`` (eq-infonce), in ``keras.ops``."""
+    """Symmetric InfoNCE (eq-infonce) in ``keras.ops`` on raw tower outputs ``[B, d]``: it L2-normalises
+    the rows itself (the PyTorch twin normalises inside ``TwoTowers.forward`` instead)."""
     ops = import_keras().ops
     u, v = u / ops.norm(u, axis=1, keepdims=True), v / ops.norm(v, axis=1, keepdims=True)
     logits = ops.matmul(u, ops.transpose(v)) / temperature
