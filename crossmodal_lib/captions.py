@@ -24,7 +24,8 @@ import numpy as np
 
 from .config import check_choice
 
-__all__ = ["ATTRIBUTE_LEVELS", "DIGIT_NAMES", "LANGS", "ParsedCaption", "describe", "digit_prompts", "parse_caption"]
+__all__ = ["ATTRIBUTE_LEVELS", "DIGIT_NAMES", "LANGS", "PARAPHRASE_TEMPLATES", "ParsedCaption", "describe", "digit_prompts",
+           "paraphrase_prompts", "parse_caption"]
 
 #: The languages of the captions: English and Chinese (Mandarin, simplified characters).
 LANGS = ("en", "zh")
@@ -116,6 +117,20 @@ def digit_prompts(lang: Lang = "en", per_level: int = 2, seed: int = 0) -> list[
     rng = np.random.default_rng(seed)
     return [[describe(d, t, s, lang, rng) for t in range(3) for s in range(3) for _ in range(per_level)]
             for d in range(10)]
+
+
+#: Prompt wordings that no training caption uses (synonyms, word order, the numeral instead of
+#: the word): the paraphrase test of Part 6. ``{w}`` is the digit's English word, ``{n}`` its numeral.
+PARAPHRASE_TEMPLATES = (
+    "a picture of the number {w}", "the numeral {n}", "{w}, scribbled by hand", "an image showing {w}",
+    "this figure shows {w}", "someone wrote {w} here", "a sketch of the number {n}", "handwriting: {w}",
+    "the symbol for {w}", "a scanned {w} written in ink", "{n} (a single digit)", "number {n}, penned on paper",
+)
+
+
+def paraphrase_prompts(template: str) -> list[list[str]]:
+    """One prompt per digit 0..9 from a :data:`PARAPHRASE_TEMPLATES` entry, as zero-shot class prompts."""
+    return [[template.format(w=DIGIT_NAMES["en"][d], n=str(d))] for d in range(10)]
 
 
 class ParsedCaption(NamedTuple):

@@ -23,7 +23,7 @@ and the rest work as before; new code may import from the modules above directly
 from __future__ import annotations
 
 from . import captions as _captions, speech as _speech, video as _video
-from .captions import DIGIT_NAMES, LANGS, ParsedCaption, _article, describe, digit_prompts, parse_caption
+from .captions import DIGIT_NAMES, LANGS, ParsedCaption, _article, describe, digit_prompts, paraphrase_prompts, parse_caption
 from .digits import (
     CAPTION_STREAMS, SPLITS, TEST_FRACTION, _digits, _split_indices, attribute_levels, dilate_images, erode_images,
     ink, load_digit_pairs, shear_images, slant, tercile_thresholds,
@@ -49,10 +49,15 @@ ATTRIBUTE_LEVELS = _captions.ATTRIBUTE_LEVELS
 SPEECH = _speech.SPEECH
 #: Direction names, in label order: ``label = 4 * digit + direction``.
 DIRECTIONS = _video.DIRECTIONS
+#: Prompt wordings that no training caption uses (synonyms, word order, the numeral instead of
+#: the word): the paraphrase test of Part 6. ``{w}`` is the digit's English word, ``{n}`` its numeral.
+PARAPHRASE_TEMPLATES = _captions.PARAPHRASE_TEMPLATES
 
 __all__ = [
     "ATTRIBUTE_LEVELS",
     "DIGIT_NAMES",
+    "PARAPHRASE_TEMPLATES",
+    "paraphrase_prompts",
     "ParsedCaption",
     "parse_caption",
     "Milestone",

@@ -32,7 +32,7 @@ from .cca import LinearCCA
 from .config import check_choice, resolve_config
 from .data import PairedDataset
 from .encoders import ConvImageEncoder, TextEncoder, encoder_for
-from .text import Vocabulary
+from .text import Unknown, Vocabulary
 from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
 __all__ = [
@@ -194,14 +194,14 @@ class DualEncoder(nn.Module):
             raise ValueError("encode_inputs got an empty batch")
         return self._encode_batches(lambda b: self.forward_inputs(b.to(self._device())), x, batch_size)
 
-    def encode_texts(self, captions: Sequence[str], batch_size: int = 1024) -> torch.Tensor:
-        """Captions -> ``[M, d]`` on the CPU. Unknown words raise ``ValueError`` naming them
-        (see :meth:`crossmodal_lib.text.Vocabulary.ids`)."""
+    def encode_texts(self, captions: Sequence[str], batch_size: int = 1024, unknown: Unknown = "error") -> torch.Tensor:
+        """Captions -> ``[M, d]`` on the CPU. Unknown words raise ``ValueError`` naming them, or with
+        ``unknown="unk"`` become the ``<unk>`` token (see :meth:`crossmodal_lib.text.Vocabulary.ids`)."""
         if isinstance(captions, str):
             raise TypeError("encode_texts expects a list of captions; wrap a single caption in a list")
         if len(captions) == 0:
             raise ValueError("encode_texts got an empty list of captions")
-        return self._encode_batches(lambda b: self.forward_ids(self.vocab.encode(b).to(self._device())),
+        return self._encode_batches(lambda b: self.forward_ids(self.vocab.encode(b, unknown=unknown).to(self._device())),
                                     list(captions), batch_size)
 
 

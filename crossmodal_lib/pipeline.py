@@ -1,13 +1,13 @@
 """The source's five steps run end to end on one modality pair (Part 3.4).
 
-1. **Preprocess** each modality: :func:`load_pairs` gives inputs in [0, 1] and captions, split
-   into train and test; the vocabulary is built from the training captions only.
-2. **Learn a shared space**: a dual encoder (Part 3.1).
-3. and 4. **Generate**, two *alternatives* that both build on the shared space: a conditional
-   GAN (Part 3.2b), whose caption encoder is the dual encoder's text tower, and a multimodal VAE
-   (Part 3.3b), whose input expert reads the dual encoder's input tower.
-5. **Evaluate** everything on the test split, each number beside its chance level or its value
-   for real data: :meth:`Pipeline.evaluate`.
+- Step 1, **preprocess** each modality: :func:`load_pairs` gives inputs in [0, 1] and
+  captions, split into train and test; the vocabulary is built from the training captions only.
+- Step 2, **learn a shared space**: a dual encoder (Part 3.1).
+- Steps 3 and 4, **generate**: two *alternatives* that both build on the shared space, a
+  conditional GAN (Part 3.2b), whose caption encoder is the dual encoder's text tower, and a
+  multimodal VAE (Part 3.3b), whose input expert reads the dual encoder's input tower.
+- Step 5, **evaluate** everything on the test split, each number beside its chance level or
+  its value for real data: :meth:`Pipeline.evaluate`.
 
 ``run_pipeline("image")`` runs it on the handwritten digits; ``"speech"`` (English spoken
 digits) and ``"video"`` (moving digits) run the same code with the modality's own input tower

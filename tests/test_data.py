@@ -310,6 +310,17 @@ def test_the_facade_documents_constants_as_their_home_modules_do():
         return pycode.ModuleAnalyzer.for_module(f"crossmodal_lib.{module}").find_attr_docs()
 
     facade = docs("data")
-    for home, name in (("captions", "ATTRIBUTE_LEVELS"), ("speech", "SPEECH"), ("video", "DIRECTIONS")):
+    for home, name in (("captions", "ATTRIBUTE_LEVELS"), ("speech", "SPEECH"), ("video", "DIRECTIONS"),
+                       ("captions", "PARAPHRASE_TEMPLATES")):
         assert facade[("", name)] == docs(home)[("", name)], name
         assert getattr(data, name) is getattr(importlib.import_module(f"crossmodal_lib.{home}"), name)
+
+
+def test_paraphrase_prompts_are_worded_as_no_training_caption_is():
+    train = set(load_digit_pairs("all").captions)
+    assert len(data.PARAPHRASE_TEMPLATES) >= 10
+    for template in data.PARAPHRASE_TEMPLATES:
+        prompts = data.paraphrase_prompts(template)
+        assert len(prompts) == 10 and all(len(p) == 1 for p in prompts)
+        assert not train & {p[0] for p in prompts}, template
+        assert [data.parse_caption(p[0]).digit for p in prompts] == list(range(10)), template

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from crossmodal_lib import data, embedding, fusion, gan, minimal, vae
+from crossmodal_lib.tools import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = sorted((ROOT / "crossmodal_lib").rglob("*.py"))
@@ -30,6 +31,7 @@ TRAINERS = {  # trainer -> (its config class, a minimal first positional argumen
     vae.train_multimodal_vae: vae.MultimodalVAEConfig,
     fusion.train_classifier: fusion.ClassifierConfig,
     minimal.train_minimal: minimal.MinimalConfig,
+    pretrained.train_locked_text: pretrained.LockedTextConfig,
 }
 
 
