@@ -179,7 +179,8 @@ def block_diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequenc
     """A model drawn as labelled boxes and arrows, black on white (readable in dark mode too).
 
     ``boxes``: name -> (x, y, text) with x, y in [0, 1] (box centres); ``arrows``: (from, to, label).
-    Boxes whose text starts with ``"loss"`` are tinted, so the objective stands out.
+    Boxes whose text starts with ``"loss"`` are tinted, so the objective stands out. Each arrow
+    runs from the edge of one box to the edge of the other (measured after one draw).
     """
     missing = {a for a, b, _ in arrows for a in (a, b)} - set(boxes)
     if missing:
@@ -187,19 +188,32 @@ def block_diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequenc
     fig, ax = plt.subplots(figsize=size)
     ax.set(xlim=(0, 1), ylim=(0, 1))
     ax.axis("off")
-    style = dict(boxstyle="round,pad=0.4", edgecolor="black", linewidth=1.2)
-    texts = {}
-    for name, (x, y, text) in boxes.items():
-        face = "#FBE3C8" if text.startswith("loss") else "#DCEBF7"
-        texts[name] = ax.text(x, y, text, ha="center", va="center", fontsize=10, bbox={**style, "facecolor": face}, zorder=3)
-    for a, b, label in arrows:  # from edge to edge: each end is clipped at its box's outline
-        ax.annotate("", xy=(0.5, 0.5), xycoords=texts[b], xytext=(0.5, 0.5), textcoords=texts[a], zorder=2,
-                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2, shrinkA=2, shrinkB=2, mutation_scale=14,
-                                    patchA=texts[a].get_bbox_patch(), patchB=texts[b].get_bbox_patch()))
-        if label:
-            (xa, ya, _), (xb, yb, _) = boxes[a], boxes[b]
-            ax.text((xa + xb) / 2, (ya + yb) / 2 + 0.05, label, ha="center", fontsize=9, color="0.25")
     if title:
         ax.set_title(title)
+    style = dict(boxstyle="round,pad=0.4", edgecolor="black", linewidth=1.2)
+    texts = {name: ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=3,
+                           bbox={**style, "facecolor": "#FBE3C8" if text.startswith("loss") else "#DCEBF7"})
+             for name, (x, y, text) in boxes.items()}
     fig.tight_layout()
+    fig.canvas.draw()  # the boxes' sizes are known only after a draw
+    to_data = ax.transData.inverted()
+    extent = {n: to_data.transform(t.get_bbox_patch().get_window_extent()) for n, t in texts.items()}
+    for a, b, label in arrows:
+        start, end = _edge_point(extent[a], boxes[b][:2]), _edge_point(extent[b], boxes[a][:2])
+        ax.annotate("", xy=end, xytext=start, zorder=2,
+                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2, shrinkA=2, shrinkB=2, mutation_scale=14))
+        if label:
+            ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.05, label, ha="center", fontsize=9, color="0.25")
     return fig
+
+
+def _edge_point(corners: np.ndarray, toward: tuple[float, float]) -> tuple[float, float]:
+    """Where the segment from the centre of the box ``corners [[x0, y0], [x1, y1]]`` towards
+    ``toward`` leaves the box."""
+    (x0, y0), (x1, y1) = corners
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = toward[0] - cx, toward[1] - cy
+    if dx == 0 and dy == 0:
+        return cx, cy
+    scale = min(abs((x1 - x0) / 2 / dx) if dx else np.inf, abs((y1 - y0) / 2 / dy) if dy else np.inf)
+    return cx + dx * scale, cy + dy * scale

