@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .data import load_digit_pairs, shear_images, slant
+from .gaussians import gaussian_kl
 from .minimal import VAE, binomial_log_likelihood
 
 __all__ = ["Feedback", "check_chance_map", "check_chance_recall", "check_class_recall", "check_dense_kernel", "check_direction", "check_gan_optimum",
@@ -260,8 +261,7 @@ def _vae_loss_terms(model: torch.nn.Module, x: torch.Tensor, seed: int, sample: 
     mu, logvar = model.encode(x)
     torch.manual_seed(seed)
     z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if sample else mu
-    rec = binomial_log_likelihood(model.decoder(z), x).mean()
-    return rec, (0.5 * (logvar.exp() + mu ** 2 - 1 - logvar).sum(1)).mean()
+    return binomial_log_likelihood(model.decoder(z), x).mean(), gaussian_kl(mu, logvar).mean()
 
 
 def _vae_loss_diagnosis(value: float, rec: float, kl: float, rec_at_mean: float) -> str | None:

@@ -122,14 +122,14 @@ class Pipeline:
 
     def _generation(self) -> dict[str, dict[str, float]]:
         test, judge = self.test, self.judge
-        real = judge.features(test.inputs)
+        real, real_diversity = judge.features(test.inputs), within_class_diversity(test.inputs, test.labels)
         reference = {"judge accuracy": judge.accuracy(test.inputs, test.labels), "diversity": 1.0,
                      "Fréchet distance": frechet_distance(judge.features(self.train.inputs), real)}
         out = {"real inputs (Fréchet: training vs test)": reference}
         for name, model in (("GAN", self.gan), ("multimodal VAE: caption → input", self.mvae)):
             x = model.generate(test.captions, seed=0)
             out[name] = {"judge accuracy": judge.accuracy(x, test.labels),
-                         "diversity": within_class_diversity(x, test.labels) / within_class_diversity(test.inputs, test.labels),
+                         "diversity": within_class_diversity(x, test.labels) / real_diversity,
                          "Fréchet distance": frechet_distance(judge.features(x), real)}
             if self.modality == "image":  # ink and slant are measured on digit images only
                 control = attribute_control(lambda caps, m=model: m.generate(caps, seed=0), lang=self.train.lang)

@@ -16,6 +16,7 @@ InfoNCE (eq-infonce). Shapes: ``encode_inputs(inputs [N, ...]) -> [N, 384]`` and
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -58,14 +59,17 @@ def minilm_path() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=2)
 def load_sentence_transformer(device: str = "cpu") -> Any:
-    """all-MiniLM-L6-v2 as a ``sentence_transformers.SentenceTransformer`` (pooling and normalisation included)."""
+    """all-MiniLM-L6-v2 as a ``sentence_transformers.SentenceTransformer`` (pooling and normalisation
+    included); loaded once per device and shared, since it is never trained here."""
     from sentence_transformers import SentenceTransformer
     return SentenceTransformer(str(minilm_path()), device=device)
 
 
+@functools.lru_cache(maxsize=1)
 def load_transformers() -> tuple[Any, Any]:
-    """(tokenizer, model) of all-MiniLM-L6-v2 through ``transformers.AutoTokenizer/AutoModel``."""
+    """(tokenizer, model) of all-MiniLM-L6-v2 through ``transformers.AutoTokenizer/AutoModel``, loaded once."""
     from transformers import AutoModel, AutoTokenizer
     path = str(minilm_path())
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
