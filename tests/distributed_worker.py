@@ -36,5 +36,6 @@ def worker(rank: int, world: int, init_file: str, out_dir: str, variant: str) ->
         dist.all_reduce(mean_loss)
         if rank == 0:
             torch.save({"loss": mean_loss / world, "grads": [p.grad for p in params]}, Path(out_dir) / f"{variant}.pt")
+        dist.barrier()  # tear down together: a rank leaving gloo while its peer is still inside can abort it
     finally:
         dist.destroy_process_group()
