@@ -43,6 +43,7 @@ __all__ = [
     "gaussian_mutual_information",
     "group_ids",
     "info_nce",
+    "nce_rows",
     "positive_mask",
     "random_shift",
     "train_dual_encoder",
@@ -98,11 +99,17 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tenso
     pos = positive_mask(len(logits), device=logits.device) if positives is None else positives
     if pos.shape != logits.shape or not pos.diagonal().all():
         raise ValueError("positives must be a [B, B] boolean mask that includes the diagonal")
+    return (nce_rows(logits, pos) + nce_rows(logits.T, pos.T)) / 2
 
-    def one_way(s: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        return (torch.logsumexp(s, dim=1) - torch.logsumexp(s.masked_fill(~p, float("-inf")), dim=1)).mean()
 
-    return (one_way(logits, pos) + one_way(logits.T, pos.T)) / 2
+def nce_rows(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """One direction of eq-infonce: the mean over rows of ``-log(sum_{j in P(i)} exp s_ij / sum_j exp s_ij)``.
+
+    ``logits`` ``[R, N]`` (a row per query, a column per candidate), ``positives`` a boolean
+    ``[R, N]`` mask with at least one positive per row. Any ``R`` rows of a larger batch may be
+    passed: the distributed loss gives each process only its own rows.
+    """
+    return (torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, float("-inf")), dim=1)).mean()
 
 
 def triplet_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, margin: float = 0.2, hardest: bool = True,

@@ -14,8 +14,8 @@ notebook runs on a CUDA GPU, an Apple GPU (MPS) or a CPU without edits:
 * :func:`seeded_loader` -- a shuffled ``DataLoader`` whose order depends only on a seed.
 * :func:`resolve_device` -- the device a trainer runs on (``None`` means :func:`get_device`).
 * :func:`fit` -- the common case of :func:`train`: one model, one loss, one Adam optimiser.
-* :func:`save_checkpoint` / :func:`load_checkpoint` -- safetensors files: tensors only, so
-  loading never unpickles (and never runs) arbitrary code.
+* :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`checkpoint_metadata` -- safetensors
+  files: tensors and a JSON header only, so loading never unpickles (and never runs) arbitrary code.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 __all__ = [
     "NonFiniteLossError",
+    "checkpoint_metadata",
     "fit",
     "get_device",
     "load_checkpoint",
@@ -275,6 +276,12 @@ def load_checkpoint(
         raise FileNotFoundError(f"no checkpoint at {path}")
     state = load_file(str(path), device=str(device) if device is not None else "cpu")
     model.load_state_dict(state, strict=True)
+    return checkpoint_metadata(path)
+
+
+def checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata a :func:`save_checkpoint` file carries, read without loading its tensors
+    (e.g. the config needed to build the model before loading the weights into it)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:

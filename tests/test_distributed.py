@@ -13,24 +13,21 @@ from crossmodal_lib.tools import distributed
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    results = {}
-    for variant in ("gather", "naive"):
-        for attempt in range(3):  # gloo's start-up/teardown on a loaded 2-core machine can abort a worker
-            try:
-                mp.spawn(distributed_worker.worker, args=(2, str(out / f"init-{variant}-{attempt}"), str(out), variant),
-                         nprocs=2, join=True)
-                break
-            except mp.ProcessExitedException:
-                if attempt == 2:
-                    raise
-        results[variant] = torch.load(out / f"{variant}.pt", weights_only=True)
-    return results
+    for attempt in range(3):  # gloo's start-up/teardown on a loaded 2-core machine can abort a worker
+        try:
+            mp.spawn(distributed_worker.worker, args=(2, str(out / f"init-{attempt}"), str(out)), nprocs=2, join=True)
+            break
+        except mp.ProcessExitedException:
+            if attempt == 2:
+                raise
+    return torch.load(out / "results.pt", weights_only=True)
 
 
-def _single_process_reference():
+def _single_process_reference(groups=None):
     image_tower, text_tower, x, t = distributed_worker.towers_and_batch()
     u, v = F.normalize(image_tower(x), dim=1), F.normalize(text_tower(t), dim=1)
-    loss = embedding.info_nce(u, v, distributed_worker.SCALE)
+    positives = None if groups is None else embedding.positive_mask(len(groups), groups=groups)
+    loss = embedding.info_nce(u, v, distributed_worker.SCALE, positives)
     loss.backward()
     return loss.detach(), [p.grad for p in list(image_tower.parameters()) + list(text_tower.parameters())]
 
@@ -48,6 +45,16 @@ def test_the_plain_all_gather_gives_the_same_loss_but_wrong_gradients(two_proces
     got = two_process_results["naive"]
     assert abs(got["loss"].item() - loss.item()) <= 1e-5
     assert max((a - b).abs().max().item() for a, b in zip(got["grads"], grads)) > 1e-3
+
+
+def test_caption_groups_are_positives_across_ranks(two_process_results):
+    """Pairs 0 and 7 share a caption but sit on different ranks: still not negatives of each other."""
+    loss, grads = _single_process_reference(distributed_worker.GROUPS)
+    plain, _ = _single_process_reference()
+    got = two_process_results["groups"]
+    assert abs(got["loss"].item() - loss.item()) <= 1e-5 and abs(loss.item() - plain.item()) > 1e-2
+    for a, b in zip(got["grads"], grads):
+        assert (a - b).abs().max().item() <= 1e-5
 
 
 def test_without_a_process_group_the_error_says_what_to_do():
