@@ -132,3 +132,15 @@ def test_check_chance_map_right_and_wrong():
     assert "one relevant item" in exercises.check_chance_map(chance_map(360, 1)).message
     assert "one number" in exercises.check_chance_map("x").message
     assert not exercises.check_chance_map(0.5)
+
+
+def test_check_infonce_bound_right_and_wrong():
+    import math
+    right = exercises.check_infonce_bound(lambda loss, n: math.log(n) - loss)
+    assert right and "10.40 nats" in right.message
+    assert "math.log, not log2" in exercises.check_infonce_bound(lambda loss, n: math.log2(n) - loss).message
+    assert "not log(N - 1)" in exercises.check_infonce_bound(lambda loss, n: math.log(n - 1) - loss).message
+    assert "sign is reversed" in exercises.check_infonce_bound(lambda loss, n: loss - math.log(n)).message
+    assert "one number" in exercises.check_infonce_bound(lambda loss, n: [1.0, 2.0]).message
+    assert "raised" in exercises.check_infonce_bound(lambda loss, n: 1 / 0).message
+    assert not exercises.check_infonce_bound(lambda loss, n: math.log(n))
