@@ -28,23 +28,25 @@ One module per idea, each naming the book section it implements:
 ``training``       seed, device, the training loop and step, checkpoints
 ``config``         trainer configs with overrides, checked string options
 ``plotting``       figures readable in light and dark mode
+``prose``          numbers glued from cells into the text (myst-nb)
 ``exercises``      auto-checkers for the exercises
 =================  ==================================================================
 """
 
 from . import (
     captions, cca, config, data, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
-    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, speech, text, training, vae, video,
+    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, speech, text, training, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
 from .text import Vocabulary, tokenize
+from .prose import glue
 from .training import fit, get_device, load_checkpoint, save_checkpoint, set_seed, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PairedDataset", "Vocabulary", "captions", "cca", "config", "data", "digits", "embedding", "encoders",
-    "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "history", "likelihoods",
-    "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "save_checkpoint",
+    "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "glue", "history", "likelihoods",
+    "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "save_checkpoint",
     "set_seed", "speech", "text", "tokenize", "train", "training", "vae", "video",
 ]

@@ -299,6 +299,7 @@ class DualEncoderConfig:
     temperature: float = 0.3          # the fixed temperature, or the starting one if learned
     warmup_epochs: int = 5            # triplet: epochs summing over all negatives before the hardest only
     shift: int | None = None          # random_shift of training images by up to this many pixels; None: 1 for images, 0 otherwise
+    precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: the towers run under torch.autocast (Part 6b)
     encoder_options: Mapping[str, Any] = field(default_factory=dict)  # passed to encoders.encoder_for
 
 
@@ -315,8 +316,12 @@ def dual_encoder_loss(model: DualEncoder, x: torch.Tensor, ids: torch.Tensor, gr
                       config: DualEncoderConfig, hardest: bool = True) -> torch.Tensor:
     """The training loss of one batch: inputs ``x [B, ...]``, token ids ``[B, T]``, group keys
     ``[B, k]`` (:func:`group_ids`). InfoNCE (eq-infonce) at the model's temperature, or the
-    triplet loss (eq-triplet) on the hardest negative (``hardest=True``) or on all of them."""
-    u, v = model.forward_inputs(x), model.forward_ids(ids)
+    triplet loss (eq-triplet) on the hardest negative (``hardest=True``) or on all of them. With
+    ``precision="bfloat16"`` the towers run under ``torch.autocast`` (one context per step, so the
+    bfloat16 copies of the weights are fresh every step) and the loss is computed in float32."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16", cache_enabled=False):
+        u, v = model.forward_inputs(x), model.forward_ids(ids)
+    u, v = u.float(), v.float()
     pos = positive_mask(len(groups), groups=groups)
     if config.loss == "infonce":
         return info_nce(u, v, model.scale, pos)
@@ -350,6 +355,7 @@ def train_dual_encoder(pairs: PairedDataset, config: DualEncoderConfig | None = 
     """
     config = resolve_config(DualEncoderConfig, config, overrides)
     check_choice("loss", config.loss, LOSSES)
+    check_choice("precision", config.precision, ("float32", "bfloat16"))
     shift = config.shift if config.shift is not None else (1 if pairs.modality == "image" else 0)
     if shift and pairs.modality != "image":
         raise ValueError(f"shift augmentation is for images; got shift={shift} for {pairs.modality!r} data")

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 __all__ = [
     "Judge", "accuracy", "attribute_control", "chance_map", "chance_recall_at_k", "correct_matrix", "frechet_distance", "mean_average_precision",
-    "median_rank", "recall_at_k", "retrieval_report", "within_class_diversity", "zero_shot_classify",
+    "median_rank", "recall_at_k", "retrieval_report", "within_class_diversity", "zero_shot_accuracy",
+    "zero_shot_classify",
 ]
 
 
@@ -150,6 +152,15 @@ def zero_shot_classify(input_emb: torch.Tensor, prompt_emb: Sequence[torch.Tenso
         raise ValueError("need prompts for at least one class")
     classes = torch.stack([torch.nn.functional.normalize(p.mean(0), dim=0) for p in prompt_emb])  # [C, d]
     return input_emb @ classes.T
+
+
+def zero_shot_accuracy(model: Any, inputs: torch.Tensor, labels: torch.Tensor, prompts: Sequence[Sequence[str]],
+                       **encode_options: Any) -> float:
+    """Zero-shot accuracy of a two-tower ``model`` (``encode_inputs``, ``encode_texts``): classify
+    ``inputs [N, ...]`` by :func:`zero_shot_classify` with the prompts of each class (``prompts[c]``)
+    and compare with ``labels [N]``. ``encode_options`` go to ``encode_texts`` (e.g. ``unknown="unk"``)."""
+    emb = model.encode_inputs(inputs)
+    return accuracy(zero_shot_classify(emb, [model.encode_texts(list(p), **encode_options) for p in prompts]), labels)
 
 
 # --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .digits import load_digit_pairs
 from .embedding import DualEncoder, train_dual_encoder
 from .gan import ConditionalGAN, train_conditional_gan
 from .likelihoods import binomial_log_likelihood, gaussian_log_likelihood, pixel_baseline
-from .metrics import Judge, attribute_control, frechet_distance, retrieval_report, within_class_diversity, zero_shot_classify
+from .metrics import Judge, attribute_control, frechet_distance, retrieval_report, within_class_diversity, zero_shot_accuracy
 from .multimodal_vae import MultimodalVAE, train_multimodal_vae
 from .pairs import PairedDataset
 from .speech import load_spoken_digits
@@ -115,8 +115,8 @@ class Pipeline:
         keys = {"class R@1": "class R@1", "class R@10": "class R@10", "median rank": "median rank (exact pair)",
                 "mAP": "mAP"}  # the median rank is that of the caption's own input, not of its class
         out = {name: report[k] for k, name in keys.items()} | {f"chance {name}": report[f"chance {k}"] for k, name in keys.items()}
-        prompts = [dual.encode_texts(p) for p in class_prompts(self.train)]
-        out["zero-shot accuracy"] = (zero_shot_classify(u, prompts).argmax(1) == test.labels).float().mean().item()
+        prompts = class_prompts(self.train)
+        out["zero-shot accuracy"] = zero_shot_accuracy(dual, test.inputs, test.labels, prompts)
         out["chance zero-shot accuracy"] = 1 / len(prompts)
         return out
 

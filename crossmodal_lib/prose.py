@@ -1,0 +1,32 @@
+"""Numbers in the text come from the cells that compute them (book: "How to use this book").
+
+:func:`glue` hands a value computed in a notebook cell to myst-nb, whose ``glue:text`` role
+then writes it, with a format such as ``.3f``, into the prose of the built page, so the text
+cannot drift from the code. Where myst-nb is not installed (Colab, a plain JupyterLab) the value is
+printed instead, so a reader still sees every number the prose refers to.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+__all__ = ["glue"]
+
+
+def glue(name: str, value: Real) -> Real:
+    """Glue the number ``value`` under ``name`` for the book's prose (myst-nb), or print it; returns it.
+
+    Only finite real numbers are glued (a NaN in the text would be a silent wrong answer).
+    """
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise TypeError(f"glue {name!r}: expected a real number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"glue {name!r}: the value is {value}, not a finite number")
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        print(f"{name} = {value}")
+        return value
+    myst_glue(name, value, display=False)
+    return value
