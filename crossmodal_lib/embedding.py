@@ -317,15 +317,17 @@ def dual_encoder_loss(model: DualEncoder, x: torch.Tensor, ids: torch.Tensor, gr
     """The training loss of one batch: inputs ``x [B, ...]``, token ids ``[B, T]``, group keys
     ``[B, k]`` (:func:`group_ids`). InfoNCE (eq-infonce) at the model's temperature, or the
     triplet loss (eq-triplet) on the hardest negative (``hardest=True``) or on all of them. With
-    ``precision="bfloat16"`` the towers run under ``torch.autocast`` (one context per step, so the
-    bfloat16 copies of the weights are fresh every step) and the loss is computed in float32."""
+    ``precision="bfloat16"`` the towers run under ``torch.autocast`` without a weight cache (so
+    every step casts the current weights, even inside a caller's own autocast region). The loss
+    is always computed in float32, with autocast switched off, on any device."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16", cache_enabled=False):
         u, v = model.forward_inputs(x), model.forward_ids(ids)
-    u, v = u.float(), v.float()
-    pos = positive_mask(len(groups), groups=groups)
-    if config.loss == "infonce":
-        return info_nce(u, v, model.scale, pos)
-    return triplet_loss(u, v, config.margin, hardest, pos)
+    with torch.autocast(x.device.type, enabled=False):
+        u, v = u.float(), v.float()
+        pos = positive_mask(len(groups), groups=groups)
+        if config.loss == "infonce":
+            return info_nce(u, v, model.scale, pos)
+        return triplet_loss(u, v, config.margin, hardest, pos)
 
 
 def _dual_encoder_for(pairs: PairedDataset, config: DualEncoderConfig, vocab: Vocabulary) -> DualEncoder:

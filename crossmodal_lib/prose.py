@@ -14,10 +14,11 @@ from numbers import Real
 __all__ = ["glue"]
 
 
-def glue(name: str, value: Real) -> Real:
-    """Glue the number ``value`` under ``name`` for the book's prose (myst-nb), or print it; returns it.
+def glue(name: str, value: Real) -> None:
+    """Glue the number ``value`` under ``name`` for the book's prose (myst-nb), or print it.
 
     Only finite real numbers are glued (a NaN in the text would be a silent wrong answer).
+    Nothing is returned, so a glue call at the end of a cell displays nothing.
     """
     if not isinstance(value, Real) or isinstance(value, bool):
         raise TypeError(f"glue {name!r}: expected a real number, got {type(value).__name__}")
@@ -27,6 +28,5 @@ def glue(name: str, value: Real) -> Real:
         from myst_nb import glue as myst_glue
     except ImportError:
         print(f"{name} = {value}")
-        return value
+        return
     myst_glue(name, value, display=False)
-    return value

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from crossmodal_lib import data, embedding, fusion, gan, minimal, vae
-from crossmodal_lib.tools import pretrained
+from crossmodal_lib.tools import pretrained, train_distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = sorted((ROOT / "crossmodal_lib").rglob("*.py"))
@@ -93,7 +93,10 @@ def test_a_misspelled_override_names_the_valid_fields(trainer):
         trainer(*first, epoch=1, progress=False)
 
 
-@pytest.mark.parametrize("config_cls", sorted(set(TRAINERS.values()), key=lambda c: c.__name__), ids=lambda c: c.__name__)
+CONFIGS = set(TRAINERS.values()) | {train_distributed.DistributedConfig}  # the torchrun trainer reads its config from flags
+
+
+@pytest.mark.parametrize("config_cls", sorted(CONFIGS, key=lambda c: c.__name__), ids=lambda c: c.__name__)
 def test_configs_are_frozen_and_every_field_is_commented(config_cls):
     config = config_cls()
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -9,15 +9,20 @@ import torch
 from crossmodal_lib.prose import glue
 
 
-def test_glue_returns_the_value_and_records_it_for_myst_nb(capsys):
-    assert glue("p6b_test_value", 0.25) == 0.25
-    assert glue("p6b_numpy_value", np.float64(1.5)) == 1.5
-    assert capsys.readouterr().out == ""  # myst-nb is installed: glued, not printed
+def test_glue_hands_the_value_to_myst_nb(monkeypatch, capsys):
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: calls.append((name, value, display)))
+    assert glue("p6b_test_value", 0.25) is None  # nothing for a cell to display
+    glue("p6b_numpy_value", np.float64(1.5))
+    assert calls == [("p6b_test_value", 0.25, False), ("p6b_numpy_value", 1.5, False)]
+    assert capsys.readouterr().out == ""
 
 
 def test_without_myst_nb_the_value_is_printed(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # import myst_nb now raises ImportError
-    assert glue("accuracy", 0.9) == 0.9
+    glue("accuracy", 0.9)
     assert capsys.readouterr().out == "accuracy = 0.9\n"
 
 

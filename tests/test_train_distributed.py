@@ -61,3 +61,21 @@ def test_command_line_round_trip_and_errors(monkeypatch):
 def test_a_failed_launch_names_the_command_and_shows_the_log():
     with pytest.raises(RuntimeError, match=r"(?s)train_distributed.*dtype must be one of 'float32', 'float64'; got 'float16'"):
         td.launch(1, td.DistributedConfig(epochs=1, dtype="float16"), attempts=1)
+
+
+def test_the_ranks_batches_together_are_the_single_process_batch():
+    """Step k of 2 ranks x B covers the same pairs as step k of 1 process x 2B (the reason the runs agree)."""
+    model = td.build_model(CONFIG)
+    one = td.data_loader(model, td.DistributedConfig(batch_per_rank=64), 0, 1)
+    ranks = [td.data_loader(model, td.DistributedConfig(batch_per_rank=32), r, 2) for r in range(2)]
+    for epoch in range(2):  # every epoch its own order, the same for both
+        for k, (whole, part0, part1) in enumerate(zip(one, *ranks)):
+            key = lambda x: sorted(map(tuple, x.flatten(1).tolist()))  # noqa: E731 -- order within a batch is free
+            assert key(whole[0]) == key(torch.cat([part0[0], part1[0]]))
+        assert k + 1 == len(one) == len(ranks[0]) == 1437 // 64
+
+
+def test_a_global_batch_larger_than_the_data_is_refused():
+    model = td.build_model(CONFIG)
+    with pytest.raises(ValueError, match="1437 training pairs cannot fill one global batch of 8 ranks x 256 = 2048"):
+        td.data_loader(model, td.DistributedConfig(batch_per_rank=256), 0, 8)

@@ -3,8 +3,8 @@
 Each ``check_*`` function returns a :class:`Feedback` that is truthy when the answer is
 right and whose message says *why* when it is not -- pointing at the usual mistake where
 one is recognisable. In a notebook the feedback displays itself. The checkers of Parts 1-3
-live in :mod:`crossmodal_lib.exercises.algorithms`, those of Parts 4-6 in
-:mod:`crossmodal_lib.exercises.applications`; all are importable from here.
+live in ``crossmodal_lib.exercises.algorithms``, those of Parts 4-6 in
+``crossmodal_lib.exercises.applications``; all are importable from here.
 """
 
 from .algorithms import (GAN_P_DATA, GAN_P_G, POE_EXPERTS, check_chance_map, check_chance_recall, check_gan_optimum, check_info_nce,

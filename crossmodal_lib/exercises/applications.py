@@ -199,7 +199,7 @@ def check_infonce_bound(fn: Callable[[float, int], object]) -> Feedback:
     want = [math.log(n) - loss for loss, n in cases]
     if all(abs(v - w) < 1e-4 for v, w in zip(values, want)):
         return Feedback(True, f"log N - L. The ceiling is log N whatever the loss: {math.log(32_768):.2f} nats for "
-                              "CLIP's batch of 32,768, only {math.log(64):.2f} for 64 pairs.")
+                              f"CLIP's batch of 32,768, only {math.log(64):.2f} for 64 pairs.")
     if all(abs(v - (math.log2(n) - loss)) < 1e-4 for v, (loss, n) in zip(values, cases)):
         return Feedback(False, "the loss is in nats (natural log): measure log N in nats too (math.log, not log2).")
     if all(abs(v - (math.log(n - 1) - loss)) < 1e-4 for v, (loss, n) in zip(values, cases)):

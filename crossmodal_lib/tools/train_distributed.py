@@ -22,6 +22,8 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -95,16 +97,28 @@ def build_model(config: DistributedConfig) -> DualEncoder:
     return _dual_encoder_for(pairs, config.model_config(), Vocabulary.build(pairs.captions, pairs.lang))
 
 
-def _loader(model: DualEncoder, config: DistributedConfig, rank: int, world: int) -> _EpochLoader:
+def data_loader(model: DualEncoder, config: DistributedConfig, rank: int, world: int) -> _EpochLoader:
+    """Rank ``rank``'s batches ``(inputs [B, ...], ids [B, T], groups [B, k])`` of the training pairs.
+
+    Every epoch one permutation (seed + epoch) is dealt out: rank r gets positions r, r + R,
+    r + 2R, ... and cuts them into batches of B, so step k of all ranks together covers positions
+    kRB ... (k+1)RB - 1, the k-th batch of one process with batches of RB. Works without a
+    process group (``DistributedSampler`` takes ``num_replicas`` and ``rank``)."""
     pairs = load_pairs(config.modality, "train")
     dataset = TensorDataset(pairs.inputs, model.vocab.encode(pairs.captions), group_ids(pairs, config.positives))
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=config.seed, drop_last=True)
     batches = BatchSampler(sampler, config.batch_per_rank, drop_last=True)
+    if len(batches) == 0:
+        raise ValueError(f"{len(dataset)} training pairs cannot fill one global batch of {world} ranks x "
+                         f"{config.batch_per_rank} = {world * config.batch_per_rank} pairs; lower batch_per_rank")
     return _EpochLoader(DataLoader(dataset, sampler=batches, batch_size=None), sampler)
 
 
 def _device(local_rank: int) -> torch.device:
-    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    torch.cuda.set_device(local_rank)  # NCCL's collectives (barrier included) use the current device
+    return torch.device("cuda", local_rank)
 
 
 def train(config: DistributedConfig) -> DualEncoder:
@@ -134,7 +148,7 @@ def train(config: DistributedConfig) -> DualEncoder:
             training.optimizer_step(opt, loss)
         return {"loss": mean / world}
 
-    loader = _loader(model, config, rank, world)
+    loader = data_loader(model, config, rank, world)
     model = training.train_model(model, step, loader, config, device=device, progress="rank 0" if rank == 0 else False)
     model.world_size, model.global_batch, model.steps_per_epoch = world, world * config.batch_per_rank, len(loader)
     return model
@@ -144,7 +158,7 @@ def load_trained(path: str | os.PathLike) -> DualEncoder:
     """The model a run saved, rebuilt from the config in the checkpoint's metadata; the metadata
     (``config``, ``world_size``, ``global_batch``, ``history``, ``train_seconds``) is on ``model.run``."""
     meta = training.checkpoint_metadata(path)
-    model = build_model(DistributedConfig(**meta["config"]))
+    model = build_model(DistributedConfig(**meta["config"])).to(getattr(torch, meta["config"]["dtype"]))
     training.load_checkpoint(path, model)
     model.run = meta
     return model.eval()
@@ -154,6 +168,23 @@ def _save(model: DualEncoder, config: DistributedConfig) -> None:
     meta = {"config": dataclasses.asdict(config), "world_size": model.world_size, "global_batch": model.global_batch,
             "steps_per_epoch": model.steps_per_epoch, "history": model.history, "train_seconds": model.train_seconds}
     training.save_checkpoint(config.out, model, meta)
+
+
+def _save_on_rank_zero(model: DualEncoder, config: DistributedConfig, device: torch.device) -> None:
+    """Rank 0 writes the checkpoint (if ``config.out``); every rank learns whether that worked, so
+    that none waits forever for a rank 0 that failed."""
+    ok, error = torch.ones((), device=device), None
+    if dist.get_rank() == 0 and config.out:
+        try:
+            _save(model, config)
+        except Exception as exc:  # noqa: BLE001 -- re-raised below, once the other ranks know
+            ok.zero_()
+            error = exc
+    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    if error is not None:
+        raise error
+    if ok.item() == 0:
+        raise RuntimeError(f"rank 0 could not write the checkpoint {config.out!r}; see its traceback")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> DistributedConfig:
@@ -181,11 +212,23 @@ def launch(nproc: int, config: DistributedConfig, *, timeout: float = 300, attem
     aborts a process at start-up) and, if every attempt fails, raises ``RuntimeError`` with the log's tail."""
     cmd = command(nproc, config, launcher=(sys.executable, "-m", "torch.distributed.run", "--standalone"))
     for attempt in range(1, attempts + 1):
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if done.returncode == 0:
-            return json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"launch attempt {attempt} of {attempts} failed with exit status {done.returncode}", file=sys.stderr)
-    raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        code, out, err = _run(cmd, timeout)
+        if code == 0:
+            return json.loads(out.strip().splitlines()[-1])
+        print(f"launch attempt {attempt} of {attempts} failed with exit status {code}", file=sys.stderr)
+    raise RuntimeError(f"{shlex.join(cmd)} failed:\n{err[-3000:]}")
+
+
+def _run(cmd: list[str], timeout: float) -> tuple[int, str, str]:
+    """Run ``cmd`` in its own process group; on a timeout kill the group (torchrun *and* its workers)."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return proc.returncode, out, err
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -197,9 +240,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         model = train(config)
+        _save_on_rank_zero(model, config, _device(int(os.environ.get("LOCAL_RANK", 0))))
         if dist.get_rank() == 0:
-            if config.out:
-                _save(model, config)
             print(json.dumps({"world_size": model.world_size, "global_batch": model.global_batch,
                               "steps_per_epoch": model.steps_per_epoch,
                               "final_loss": round(model.history["loss"][-1], 4),
