@@ -22,11 +22,11 @@ and the rest work as before; new code may import from the modules above directly
 
 from __future__ import annotations
 
-from . import captions as _captions, speech as _speech, video as _video
+from . import captions as _captions, digits as _digits_module, speech as _speech, video as _video
 from .captions import DIGIT_NAMES, LANGS, ParsedCaption, _article, describe, digit_prompts, paraphrase_prompts, parse_caption
 from .digits import (
     CAPTION_STREAMS, SPLITS, TEST_FRACTION, _digits, _split_indices, attribute_levels, dilate_images, erode_images,
-    ink, load_digit_pairs, shear_images, slant, tercile_thresholds,
+    ink, load_digit_pairs, load_digit_scenes, scene_caption, shear_images, slant, tercile_thresholds,
 )
 from .history import Milestone, load_milestones
 from .pairs import Pair, PairedDataset, concat_pairs
@@ -52,11 +52,14 @@ DIRECTIONS = _video.DIRECTIONS
 #: Prompt wordings that no training caption uses (synonyms, word order, the numeral instead of
 #: the word): the paraphrase test of Part 6. ``{w}`` is the digit's English word, ``{n}`` its numeral.
 PARAPHRASE_TEMPLATES = _captions.PARAPHRASE_TEMPLATES
+#: the captions of :func:`load_digit_scenes`: the same words in either order, so only word order tells left from right
+SCENE_TEMPLATES = _digits_module.SCENE_TEMPLATES
 
 __all__ = [
     "ATTRIBUTE_LEVELS",
     "DIGIT_NAMES",
     "PARAPHRASE_TEMPLATES",
+    "SCENE_TEMPLATES",
     "paraphrase_prompts",
     "ParsedCaption",
     "parse_caption",
@@ -70,7 +73,9 @@ __all__ = [
     "erode_images",
     "ink",
     "load_digit_pairs",
+    "load_digit_scenes",
     "load_milestones",
+    "scene_caption",
     "shear_images",
     "slant",
     "tercile_thresholds",

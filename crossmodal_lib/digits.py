@@ -15,7 +15,8 @@ each cut into three ordered levels at per-digit terciles (:func:`tercile_thresho
 "thick" means "thick *for a seven*". :func:`load_digit_pairs` returns a
 :class:`~crossmodal_lib.pairs.PairedDataset` of images ``[N, 1, 8, 8]`` in [0, 1] with captions,
 labels ``[N]`` and attribute levels ``[N]``, split 80/20 into ``"train"`` and ``"test"``
-(:data:`TEST_FRACTION`, :data:`SPLITS`).
+(:data:`TEST_FRACTION`, :data:`SPLITS`). :func:`load_digit_scenes` puts two of them side by
+side, with captions that only word order can tell apart (Part 7.1).
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .captions import LANGS, Lang, describe
+from .captions import DIGIT_NAMES, LANGS, Lang, describe
 from .config import check_choice
 from .pairs import PairedDataset
 
 __all__ = [
     "CAPTION_STREAMS", "SPLITS", "TEST_FRACTION", "attribute_levels", "dilate_images", "erode_images", "ink",
-    "load_digit_pairs", "shear_images", "slant", "tercile_thresholds",
+    "SCENE_TEMPLATES", "load_digit_pairs", "load_digit_scenes", "scene_caption", "shear_images", "slant",
+    "tercile_thresholds",
 ]
 
 #: The splits of :func:`load_digit_pairs`.
@@ -192,3 +194,39 @@ def load_digit_pairs(split: Literal["train", "test", "all"] = "train", seed: int
         inputs=images[idx], captions=captions, labels=labels[idx],
         attributes={k: v[idx] for k, v in attributes.items()}, indices=idx, modality="image", lang=lang,
     )
+
+
+#: the captions of :func:`load_digit_scenes`: the same words in either order, so only word order tells left from right
+SCENE_TEMPLATES = ("{a} on the left, {b} on the right", "{a} to the left of {b}", "{b} to the right of {a}",
+                   "first {a}, then {b}")
+
+
+def scene_caption(left: int, right: int, template: int = 0) -> str:
+    """The caption of a scene with digit ``left`` on the left and ``right`` on the right."""
+    names = DIGIT_NAMES["en"]
+    return SCENE_TEMPLATES[template].format(a=names[left], b=names[right])
+
+
+def load_digit_scenes(split: Literal["train", "test"] = "train", seed: int = 0) -> PairedDataset:
+    """Two different digits side by side on a 16 x 16 canvas, captioned by their order (Part 7.1).
+
+    ``inputs`` ``[N, 1, 16, 16]`` (rows 4-11: the left digit in columns 0-7, the right one in
+    8-15), one scene per image of the split (1,437 / 360), both digits drawn from that split's
+    images only, so test scenes are made of unseen handwriting. ``labels`` ``10 * left + right``
+    (100 ordered classes, the diagonal unused); captions from :data:`SCENE_TEMPLATES`. A bag of
+    words cannot tell a scene's caption from the caption of the mirrored scene.
+    """
+    base = load_digit_pairs(split, seed)
+    rng = np.random.default_rng([seed, 7, SPLITS.index(split)])
+    left = rng.integers(len(base), size=len(base))
+    right = rng.integers(len(base), size=len(base))
+    clash = base.labels[left] == base.labels[right]
+    while clash.any():  # redraw the right digit until the two differ
+        right[clash.numpy()] = rng.integers(len(base), size=int(clash.sum()))
+        clash = base.labels[left] == base.labels[right]
+    canvas = torch.zeros(len(base), 1, 16, 16)
+    canvas[:, :, 4:12, :8], canvas[:, :, 4:12, 8:] = base.inputs[left], base.inputs[right]
+    a, b = base.labels[left], base.labels[right]
+    templates = rng.integers(len(SCENE_TEMPLATES), size=len(base))
+    captions = [scene_caption(int(x), int(y), int(t)) for x, y, t in zip(a, b, templates)]
+    return PairedDataset(inputs=canvas, captions=captions, labels=10 * a + b, modality="image")

@@ -31,7 +31,7 @@ from torch import nn
 from .cca import LinearCCA
 from .config import check_choice, resolve_config
 from .data import PairedDataset
-from .encoders import ConvImageEncoder, TextEncoder, encoder_for
+from .encoders import ConvImageEncoder, TextEncoder, encoder_for, text_encoder_for
 from .text import Unknown, Vocabulary
 from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
@@ -301,6 +301,7 @@ class DualEncoderConfig:
     shift: int | None = None          # random_shift of training images by up to this many pixels; None: 1 for images, 0 otherwise
     precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: the towers run under torch.autocast (Part 6b)
     encoder_options: Mapping[str, Any] = field(default_factory=dict)  # passed to encoders.encoder_for
+    text_tower: Literal["gru", "transformer", "bag"] = "gru"  # the caption tower (encoders.text_encoder_for; Part 7.1)
 
 
 def use_hardest_negative(step: int, warmup_steps: int) -> bool:
@@ -333,7 +334,8 @@ def dual_encoder_loss(model: DualEncoder, x: torch.Tensor, ids: torch.Tensor, gr
 def _dual_encoder_for(pairs: PairedDataset, config: DualEncoderConfig, vocab: Vocabulary) -> DualEncoder:
     """A fresh model: the input tower follows the data (encoder_for), the temperature the config."""
     tower = encoder_for(pairs.modality, pairs.inputs.shape[1:], config.hidden, **config.encoder_options)
-    model = DualEncoder(vocab, dim=config.dim, hidden=config.hidden, input_encoder=tower)
+    text = text_encoder_for(config.text_tower, len(vocab), config.hidden)
+    model = DualEncoder(vocab, dim=config.dim, hidden=config.hidden, input_encoder=tower, text_encoder=text)
     with torch.no_grad():
         model.log_scale.fill_(math.log(1 / config.temperature))
     model.log_scale.requires_grad_(config.learn_temperature)

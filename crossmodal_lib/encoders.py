@@ -9,6 +9,9 @@ variational posterior (Part 3.3):
 * :class:`ConvImageEncoder` -- a small convolutional network for ``[B, 1, H, W]`` images.
 * :class:`TextEncoder` -- token embeddings, a bidirectional GRU and a masked mean over the
   real (non-padding) tokens, for ``[B, T]`` token ids from :class:`~crossmodal_lib.text.Vocabulary`.
+* :class:`BagOfWordsEncoder` -- the mean of the token embeddings: blind to word order.
+  :func:`text_encoder_for` picks a text tower by name (the Transformer one is in
+  :mod:`crossmodal_lib.attention`).
 * :class:`SpectrogramEncoder` -- 1-D convolutions over time with the mel bands as channels,
   then mean and max pooling over time, for ``[B, 1, n_mels, frames]`` log-mel spectrograms (Part 5.2).
 * :class:`VideoEncoder` -- for ``[B, T, 1, H, W]`` clips (Part 5.3): :func:`track` follows the
@@ -30,7 +33,8 @@ from torch import nn
 
 from .config import check_choice
 
-__all__ = ["ConvImageEncoder", "MLP", "SpectrogramEncoder", "TextEncoder", "VideoEncoder", "encoder_for", "track"]
+__all__ = ["BagOfWordsEncoder", "ConvImageEncoder", "MLP", "SpectrogramEncoder", "TextEncoder", "VideoEncoder",
+           "encoder_for", "text_encoder_for", "track"]
 
 
 class MLP(nn.Module):
@@ -123,6 +127,43 @@ class TextEncoder(nn.Module):
         h = torch.cat([self.gru_forward(x)[0], flip(self.gru_backward(flip(x))[0])], dim=-1)  # [B, T, 2H]
         pooled = (h * mask).sum(1) / lengths                      # [B, 2 * hidden]
         return self.fc(pooled)
+
+
+class BagOfWordsEncoder(nn.Module):
+    """Embedding -> mean over the real tokens -> linear: the order-free text tower.
+
+    ``[B, T]`` int64 token ids (0 = padding) -> ``[B, out_dim]``. Any reordering of a caption's
+    words gives exactly the same vector (Part 7.1 uses it as the baseline that cannot read order).
+    """
+
+    def __init__(self, vocab_size: int, out_dim: int, emb_dim: int = 128) -> None:
+        super().__init__()
+        self.vocab_size, self.out_dim = vocab_size, out_dim
+        self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
+        self.fc = nn.Sequential(nn.ReLU(), nn.Linear(emb_dim, out_dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.dim() != 2 or ids.dtype != torch.int64:
+            raise ValueError(f"BagOfWordsEncoder expects int64 token ids [B, T], got {ids.dtype} {tuple(ids.shape)}")
+        keep = (ids != 0).unsqueeze(-1).float()
+        if (keep.sum(1) == 0).any():
+            raise ValueError("a caption has no tokens (all padding)")
+        return self.fc((self.embed(ids) * keep).sum(1) / keep.sum(1))
+
+
+TEXT_TOWERS = ("gru", "transformer", "bag")
+
+
+def text_encoder_for(kind: str, vocab_size: int, out_dim: int) -> nn.Module:
+    """The text tower ``kind``: ``"gru"`` (:class:`TextEncoder`), ``"transformer"``
+    (:class:`~crossmodal_lib.attention.TransformerTextEncoder`) or ``"bag"`` (:class:`BagOfWordsEncoder`)."""
+    check_choice("text_tower", kind, TEXT_TOWERS)
+    if kind == "gru":
+        return TextEncoder(vocab_size, out_dim)
+    if kind == "bag":
+        return BagOfWordsEncoder(vocab_size, out_dim)
+    from .attention import TransformerTextEncoder
+    return TransformerTextEncoder(vocab_size, out_dim)
 
 
 class SpectrogramEncoder(nn.Module):

@@ -144,3 +144,13 @@ def test_check_infonce_bound_right_and_wrong():
     assert "one number" in exercises.check_infonce_bound(lambda loss, n: [1.0, 2.0]).message
     assert "raised" in exercises.check_infonce_bound(lambda loss, n: 1 / 0).message
     assert not exercises.check_infonce_bound(lambda loss, n: math.log(n))
+
+
+def test_check_attention_weights_right_and_wrong():
+    import math
+    assert exercises.check_attention_weights(lambda q, k: (k @ q / math.sqrt(len(q))).softmax(0))
+    assert "divide the scores by sqrt(d)" in exercises.check_attention_weights(lambda q, k: (k @ q).softmax(0)).message
+    assert "not 1 / d" in exercises.check_attention_weights(lambda q, k: (k @ q / len(q)).softmax(0)).message
+    assert "must be a softmax" in exercises.check_attention_weights(lambda q, k: k @ q / 4).message
+    assert "one weight per key" in exercises.check_attention_weights(lambda q, k: q).message
+    assert not exercises.check_attention_weights(lambda q, k: (q @ k.T / 4).softmax(0) * 0 + 0.2)

@@ -3,16 +3,16 @@
 Each ``check_*`` function returns a :class:`Feedback` that is truthy when the answer is
 right and whose message says *why* when it is not -- pointing at the usual mistake where
 one is recognisable. In a notebook the feedback displays itself. The checkers of Parts 1-3
-live in ``crossmodal_lib.exercises.algorithms``, those of Parts 4-6 in
+live in ``crossmodal_lib.exercises.algorithms``, those of Parts 4-7 in
 ``crossmodal_lib.exercises.applications``; all are importable from here.
 """
 
 from .algorithms import (GAN_P_DATA, GAN_P_G, POE_EXPERTS, check_chance_map, check_chance_recall, check_gan_optimum, check_info_nce,
                          check_late_fusion, check_product_of_experts, check_slant)
-from .applications import (check_class_recall, check_dense_kernel, check_direction, check_hz_to_mel,
+from .applications import (check_attention_weights, check_class_recall, check_dense_kernel, check_direction, check_hz_to_mel,
                            check_infonce_bound, check_vae_loss)
 from .feedback import Feedback
 
-__all__ = ["GAN_P_DATA", "GAN_P_G", "POE_EXPERTS", "Feedback", "check_chance_map", "check_chance_recall", "check_class_recall", "check_dense_kernel",
+__all__ = ["GAN_P_DATA", "GAN_P_G", "POE_EXPERTS", "Feedback", "check_attention_weights", "check_chance_map", "check_chance_recall", "check_class_recall", "check_dense_kernel",
            "check_direction", "check_gan_optimum", "check_hz_to_mel", "check_info_nce", "check_infonce_bound",
            "check_late_fusion", "check_product_of_experts", "check_slant", "check_vae_loss"]

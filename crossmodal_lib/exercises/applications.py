@@ -1,4 +1,4 @@
-"""Checkers for the exercises of Parts 4-6 (code, applications, tools)."""
+"""Checkers for the exercises of Parts 4-7 (code, applications, tools, trends)."""
 
 from __future__ import annotations
 
@@ -207,3 +207,28 @@ def check_infonce_bound(fn: Callable[[float, int], object]) -> Feedback:
     if all(abs(v - (loss - math.log(n))) < 1e-4 for v, (loss, n) in zip(values, cases)):
         return Feedback(False, "the sign is reversed: a smaller loss certifies *more* information, I >= log N - L.")
     return Feedback(False, "the InfoNCE bound of Part 3.1 reads I(U; V) >= log N - L, with L in nats.")
+
+
+# ---------------------------------------------------------------- Part 7 ----------------
+def check_attention_weights(fn: Callable[[torch.Tensor, torch.Tensor], object]) -> Feedback:
+    """Part 7.1: ``fn(q [d], keys [T, d])`` -> the attention weights ``[T]`` of one query
+    (eq-attention). Recognises a missing scale, a scale of 1/d, and no softmax."""
+    torch.manual_seed(0)
+    q, keys = torch.randn(16) * 2, torch.randn(5, 16) * 2
+    got, error = _call(fn, q, keys)
+    if got is None:
+        return Feedback(False, error)
+    if got.numel() != 5:
+        return Feedback(False, f"return one weight per key: 5 numbers, got {got.numel()}")
+    scores = keys @ q
+    if torch.allclose(got, (scores / 4).softmax(0), atol=1e-4):
+        return Feedback(True, "softmax(K q / sqrt(d)): the weights are positive, sum to 1, and favour the keys most "
+                              "aligned with the query.")
+    if torch.allclose(got, scores.softmax(0), atol=1e-4):
+        return Feedback(False, "divide the scores by sqrt(d) before the softmax: with d = 16 unscaled scores have "
+                               "variance 16 times larger and the softmax saturates.")
+    if torch.allclose(got, (scores / 16).softmax(0), atol=1e-4):
+        return Feedback(False, "the scale is 1 / sqrt(d), not 1 / d: it keeps the scores at unit variance.")
+    if torch.allclose(got, scores / 4, atol=1e-4) or abs(float(got.sum()) - 1) > 1e-3:
+        return Feedback(False, "the weights must be a softmax of the scaled scores: positive and summing to 1.")
+    return Feedback(False, "score each key by its dot product with the query, scale by 1 / sqrt(d), then softmax.")
