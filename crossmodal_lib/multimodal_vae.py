@@ -35,6 +35,7 @@ from .embedding import DualEncoder, train_dual_encoder
 from .encoders import MLP
 from .gaussians import GaussianEncoder, gaussian_kl, log_normal, product_of_experts, reparameterize
 from .likelihoods import Likelihood, binomial_log_likelihood, check_inputs, gaussian_log_likelihood, likelihood_for
+from .decoding import beam_search
 from .text import BOS, EOS, Vocabulary
 from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
@@ -106,31 +107,16 @@ class CaptionDecoder(nn.Module):
 
     @torch.no_grad()
     def beam_search(self, z: torch.Tensor, bos: int, eos: int, width: int = 5, max_len: int = MAX_CAPTION_TOKENS) -> torch.Tensor:
-        """The approximately most likely caption for each z: keep the ``width`` best partial captions
-        (by total log-probability) at every step. Greedy decoding is ``width=1``. Returns ids ``[N, L]``."""
-        n, b = len(z), width
-        zb = z.repeat_interleave(b, 0)
-        scores = torch.full((n, b), float("-inf"), device=z.device)
-        scores[:, 0] = 0.0  # one live beam at the start
-        seqs = torch.full((n * b, 1), bos, dtype=torch.int64, device=z.device)
-        finished = torch.zeros(n * b, dtype=torch.bool, device=z.device)
-        h = None
-        for _ in range(max_len):
-            logits, h = self._run(zb, seqs[:, -1:], h)
-            logp = logits[:, -1].log_softmax(-1)
-            logp[finished] = float("-inf")
-            logp[finished, 0] = 0.0  # a finished caption only extends with padding, at no cost
-            vocab = logp.shape[1]
-            top, idx = (scores.reshape(-1, 1) + logp).view(n, b * vocab).topk(b, dim=1)
-            rows = (torch.arange(n, device=z.device)[:, None] * b + idx // vocab).flatten()
-            token = (idx % vocab).flatten()
-            seqs = torch.cat([seqs[rows], token[:, None]], dim=1)
-            h, finished, scores = h[:, rows], finished[rows] | (token == eos), top
-            if finished.all():
-                break
-        best = scores.argmax(1)
-        return seqs.view(n, b, -1)[torch.arange(n), best, 1:]
+        """The approximately most likely caption for each z (:func:`crossmodal_lib.decoding.beam_search`:
+        the ``width`` best partial captions by total log-probability at every step). Returns ids ``[N, L]``."""
+        zb, state = z.repeat_interleave(width, 0), {}
 
+        def next_logp(seqs: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+            h = state["h"][:, parents] if "h" in state else None  # the GRU state follows its beam
+            logits, state["h"] = self._run(zb, seqs[:, -1:], h)
+            return logits[:, -1].log_softmax(-1)
+
+        return beam_search(next_logp, len(z), bos, eos, width, max_len, z.device)[0]
 
 
 # --------------------------------------------------------------------------------------
