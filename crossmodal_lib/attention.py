@@ -11,16 +11,31 @@
   to a second sequence (the image, for a captioner).
 * :class:`TransformerTextEncoder` -- token and position embeddings, pre-norm blocks, a masked
   mean over the real tokens: the third text tower of the dual encoder.
+* :class:`Captioner` and :func:`train_captioner` -- image patches as tokens, a causal
+  Transformer decoder whose words cross-attend to them; beam-search captions and the attention
+  maps of each generated word (Part 7.1b).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MultiHeadAttention", "TransformerBlock", "TransformerTextEncoder", "scaled_dot_product_attention"]
+from .config import resolve_config
+from .data import PairedDataset
+from .decoding import beam_search
+from .embedding import random_shift
+from .text import BOS, EOS, Vocabulary
+from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
+
+__all__ = ["Captioner", "CaptionerConfig", "MultiHeadAttention", "TransformerBlock", "TransformerTextEncoder",
+           "causal_mask", "scaled_dot_product_attention", "train_captioner"]
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -153,3 +168,131 @@ class TransformerTextEncoder(nn.Module):
             x = block(x, padding=padding)
         keep = (~padding).unsqueeze(-1).to(x.dtype)
         return self.fc((self.norm(x) * keep).sum(1) / keep.sum(1))
+
+
+# --------------------------------------------------------------------------------------
+# A cross-attention captioner
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CaptionerConfig:
+    """Hyperparameters of :func:`train_captioner`; the defaults are the book's (Part 7.1b)."""
+
+    dim: int = 64                 # width of every token, image and word
+    heads: int = 4                # attention heads per layer
+    image_layers: int = 1         # self-attention blocks over the image tokens
+    layers: int = 2               # decoder blocks (causal self-attention, cross-attention, MLP)
+    epochs: int = 30              # passes over the training pairs
+    batch_size: int = 64          # pairs per batch
+    lr: float = 2e-3              # AdamW learning rate
+    weight_decay: float = 0.1     # AdamW weight decay (strong: the decoder memorises digits otherwise)
+    shift: int = 0                # random_shift of training images by up to this many pixels (0: none)
+    max_len: int = 24             # longest caption in tokens, <bos> and <eos> included
+    global_token: bool = True     # add one token that sees the whole image (a linear map of all pixels)
+    patch: int = 2                # stride of the second convolution: one token per patch x patch pixels
+
+
+class Captioner(nn.Module):
+    """Image -> caption with cross-attention: each ``patch x patch`` patch of an ``[N, 1, S, S]`` image
+    becomes a token (two 3 x 3 convolutions, the second with stride ``patch``, plus a learned position
+    per patch), optionally with one whole-image token, then ``image_layers`` self-attention blocks; a
+    causal Transformer decoder writes the caption, each word attending to all image tokens.
+
+    ``describe(inputs) -> list[str]`` (beam search); ``attention_maps(inputs, captions) -> [N, W, G*G]``
+    (``G = S / patch``): for word ``w`` of each caption, the last decoder block's cross-attention
+    weights (heads averaged) on the image patches at the step that produced it; what a row lacks to
+    sum to 1 went to the whole-image token, and rows past a caption's end are 0.
+    ``log_likelihood(inputs, ids) -> [N]``.
+    """
+
+    def __init__(self, vocab: Vocabulary, config: CaptionerConfig, image_size: int = 8) -> None:
+        super().__init__()
+        d, self.vocab, self.config = config.dim, vocab, config
+        if image_size % config.patch:
+            raise ValueError(f"image size {image_size} is not a multiple of patch={config.patch}")
+        self.grid = image_size // config.patch                                # tokens per side
+        self.stem = nn.Sequential(nn.Conv2d(1, d, 3, padding=1), nn.GELU(),
+                                  nn.Conv2d(d, d, 3, stride=config.patch, padding=1))
+        self.patch_position = nn.Parameter(torch.randn(self.grid * self.grid, d) * 0.02)
+        self.whole = nn.Linear(image_size * image_size, d) if config.global_token else None
+        self.image_blocks = nn.ModuleList(TransformerBlock(d, config.heads) for _ in range(config.image_layers))
+        self.embed = nn.Embedding(len(vocab), d, padding_idx=0)
+        self.position = nn.Embedding(config.max_len, d)
+        self.blocks = nn.ModuleList(TransformerBlock(d, config.heads, cross=True) for _ in range(config.layers))
+        self.norm, self.out = nn.LayerNorm(d), nn.Linear(d, len(vocab))
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, S, S]`` -> patch tokens ``[N, G*G, dim]``, then the whole-image token if configured."""
+        tokens = self.stem(x).flatten(2).transpose(1, 2) + self.patch_position
+        if self.whole is not None:
+            tokens = torch.cat([tokens, self.whole(x.flatten(1))[:, None]], dim=1)
+        for block in self.image_blocks:
+            tokens = block(tokens)
+        return tokens
+
+    def logits(self, memory: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits ``[N, T, V]`` for the prefixes ``ids [N, T]`` (teacher forcing)."""
+        if ids.shape[1] > self.config.max_len:
+            raise ValueError(f"captions of {ids.shape[1]} tokens exceed max_len={self.config.max_len}")
+        h = self.embed(ids) + self.position(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.blocks:
+            h = block(h, padding=ids == 0, causal=True, memory=memory)
+        return self.out(self.norm(h))
+
+    def log_likelihood(self, inputs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """log p(caption | image) in nats ``[N]``; ``ids`` ``<bos> ... <eos>``, 0-padded."""
+        logits = self.logits(self.encode_image(inputs), ids[:, :-1])
+        return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], ignore_index=0, reduction="none").sum(1)
+
+    def _device(self) -> torch.device:
+        return self.patch_position.device
+
+    @torch.no_grad()
+    def describe(self, inputs: torch.Tensor, beam: int = 5) -> list[str]:
+        """Images ``[N, 1, S, S]`` -> captions, by beam search (``beam=1``: greedy)."""
+        self.eval()
+        memory = self.encode_image(inputs.to(self._device())).repeat_interleave(beam, 0)
+
+        def next_logp(seqs: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+            return self.logits(memory, seqs)[:, -1].log_softmax(-1)  # the prefix is re-read: no state
+
+        bos, eos = self.vocab.stoi[BOS], self.vocab.stoi[EOS]
+        ids, _ = beam_search(next_logp, len(inputs), bos, eos, beam, self.config.max_len - 1, self._device())
+        return [self.vocab.decode(row) for row in ids.cpu()]
+
+    @torch.no_grad()
+    def attention_maps(self, inputs: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        """``[N, W, G*G]``: where the decoder looked when it produced each word (see the class)."""
+        self.eval()
+        ids = self.vocab.encode(list(captions), add_bos_eos=True).to(self._device())
+        self.logits(self.encode_image(inputs.to(self._device())), ids[:, :-1])
+        weights = self.blocks[-1].last_weights["cross"].mean(1)               # [N, T-1, S*S]
+        words = (ids[:, 1:] != 0) & (ids[:, 1:] != self.vocab.stoi[EOS])    # step t produced ids[:, t+1]
+        patches = weights[..., : self.grid * self.grid] * words[..., None]
+        return patches.cpu()[:, : int(words.sum(1).max())]
+
+
+def train_captioner(pairs: PairedDataset, config: CaptionerConfig | None = None, *, seed: int = 0,
+                    device: torch.device | str | None = None, progress: bool | str = True,
+                    **overrides: Any) -> Captioner:
+    """Train a :class:`Captioner` on image pairs with teacher forcing (the mean cross-entropy per
+    word, <eos> included) and AdamW; images shifted by up to ``config.shift`` pixels. Returns the
+    model on the CPU in eval mode with ``.history``, ``.train_seconds`` and ``.config``."""
+    config = resolve_config(CaptionerConfig, config, overrides)
+    if pairs.modality != "image" or pairs.inputs.dim() != 4 or pairs.inputs.shape[2] != pairs.inputs.shape[3]:
+        raise ValueError(f"train_captioner expects square images [N, 1, S, S], got {pairs.modality} {tuple(pairs.inputs.shape)}")
+    set_seed(seed)
+    device = resolve_device(device)
+    vocab = Vocabulary.build(pairs.captions, pairs.lang)
+    model = Captioner(vocab, config, image_size=pairs.inputs.shape[-1]).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ids = vocab.encode(pairs.captions, max_len=config.max_len, add_bos_eos=True)
+    loader = seeded_loader(pairs.inputs, ids, batch_size=config.batch_size, seed=seed)
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, t = batch
+        t = t[:, : int((t != 0).sum(1).max())]                               # drop all-padding columns
+        logits = model.logits(model.encode_image(random_shift(x, config.shift)), t[:, :-1])
+        loss = F.cross_entropy(logits.transpose(1, 2), t[:, 1:], ignore_index=0)
+        return {"loss": optimizer_step(opt, loss)}
+
+    return train_model(model, step, loader, config, device=device, progress=progress, desc="captioner")

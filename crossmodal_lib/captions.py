@@ -25,7 +25,7 @@ import numpy as np
 from .config import check_choice
 
 __all__ = ["ATTRIBUTE_LEVELS", "DIGIT_NAMES", "LANGS", "PARAPHRASE_TEMPLATES", "ParsedCaption", "describe", "digit_prompts",
-           "paraphrase_prompts", "parse_caption"]
+           "paraphrase_prompts", "parse_caption", "word_roles"]
 
 #: The languages of the captions: English and Chinese (Mandarin, simplified characters).
 LANGS = ("en", "zh")
@@ -174,3 +174,18 @@ def _contains(text: str, phrase: str, lang: str) -> bool:
     import re
 
     return re.search(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", text) is not None
+
+
+def word_roles(lang: Lang = "en") -> dict[str, str]:
+    """Each caption token that carries information -> its role: ``"digit"``, ``"thickness"`` or
+    ``"slant"`` (the words :func:`describe` uses; Part 7.1b groups attention maps by role)."""
+    from .text import tokenize
+
+    check_choice("lang", lang, LANGS)
+    thick, slant = (_EN_THICK, tuple(a + b for a, b in zip(_EN_SLANT_PHRASE, _EN_SLANT_ADJ))) if lang == "en" \
+        else (_ZH_THICK, _ZH_SLANT)
+    roles = {tok: "digit" for d in range(10) for tok in (DIGIT_NAMES[lang][d], str(d))}
+    for role, levels in (("thickness", thick), ("slant", slant)):
+        roles.update({tok: role for words in levels for phrase in words for tok in tokenize(phrase, lang)
+                      if tok not in ("to", "the", "not")})
+    return roles

@@ -31,11 +31,11 @@ from torch import nn
 
 from .config import check_choice, resolve_config
 from .data import PairedDataset
+from .decoding import beam_search
 from .embedding import DualEncoder, train_dual_encoder
 from .encoders import MLP
 from .gaussians import GaussianEncoder, gaussian_kl, log_normal, product_of_experts, reparameterize
 from .likelihoods import Likelihood, binomial_log_likelihood, check_inputs, gaussian_log_likelihood, likelihood_for
-from .decoding import beam_search
 from .text import BOS, EOS, Vocabulary
 from .training import optimizer_step, resolve_device, seeded_loader, set_seed, train_model
 
