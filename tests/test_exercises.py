@@ -154,3 +154,13 @@ def test_check_attention_weights_right_and_wrong():
     assert "must be a softmax" in exercises.check_attention_weights(lambda q, k: k @ q / 4).message
     assert "one weight per key" in exercises.check_attention_weights(lambda q, k: q).message
     assert not exercises.check_attention_weights(lambda q, k: (q @ k.T / 4).softmax(0) * 0 + 0.2)
+
+
+def test_check_causal_mask_right_and_wrong():
+    assert exercises.check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).tril())
+    assert "transpose" in exercises.check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).triu()).message
+    assert "diagonal" in exercises.check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1)).message
+    assert "inverted" in exercises.check_causal_mask(lambda n: ~torch.ones(n, n, dtype=torch.bool).tril()).message
+    assert "5 x 5" in exercises.check_causal_mask(lambda n: torch.ones(n)).message
+    assert "raised" in exercises.check_causal_mask(lambda n: 1 / 0).message
+    assert not exercises.check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool))

@@ -232,3 +232,25 @@ def check_attention_weights(fn: Callable[[torch.Tensor, torch.Tensor], object]) 
     if torch.allclose(got, scores / 4, atol=1e-4) or abs(float(got.sum()) - 1) > 1e-3:
         return Feedback(False, "the weights must be a softmax of the scaled scores: positive and summing to 1.")
     return Feedback(False, "score each key by its dot product with the query, scale by 1 / sqrt(d), then softmax.")
+
+
+def check_causal_mask(fn: Callable[[int], object]) -> Feedback:
+    """Part 7.1b: ``fn(n)`` -> the ``[n, n]`` boolean mask of teacher forcing, ``True`` where position i
+    may attend to position j (j <= i). Recognises the transposed mask and a mask without the diagonal."""
+    try:
+        got = torch.as_tensor(fn(5)).bool()
+    except Exception as exc:  # noqa: BLE001 -- the student's code may raise anything
+        return Feedback(False, f"your function raised {type(exc).__name__}: {exc}")
+    if got.shape != (5, 5):
+        return Feedback(False, f"for n = 5 return a 5 x 5 mask, got shape {tuple(got.shape)}")
+    want = torch.ones(5, 5, dtype=torch.bool).tril()
+    if torch.equal(got, want):
+        return Feedback(True, "position i sees positions 0..i: itself and the past, never the word it must predict next.")
+    if torch.equal(got, want.T):
+        return Feedback(False, "this is the transpose: row i is the query, so row i may be True only up to column i.")
+    if torch.equal(got, want.tril(-1)):
+        return Feedback(False, "a position may attend to itself (the diagonal); it is the *next* token it must not see, "
+                               "and teacher forcing shifts the targets by one for that.")
+    if torch.equal(got, ~want):
+        return Feedback(False, "the mask is inverted: True means 'may attend'.")
+    return Feedback(False, "row i should be True in columns 0..i and False after: a lower-triangular matrix.")
