@@ -164,3 +164,12 @@ def test_check_causal_mask_right_and_wrong():
     assert "5 x 5" in exercises.check_causal_mask(lambda n: torch.ones(n)).message
     assert "raised" in exercises.check_causal_mask(lambda n: 1 / 0).message
     assert not exercises.check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool))
+
+
+def test_check_ctc_two_frames_right_and_wrong():
+    assert exercises.check_ctc_two_frames(0.9)
+    assert "blank blank" in exercises.check_ctc_two_frames(1.0).message
+    assert "missing: 1 blank" in exercises.check_ctc_two_frames(0.8).message
+    assert "single alignment 1 1" in exercises.check_ctc_two_frames(0.4).message
+    assert "one number" in exercises.check_ctc_two_frames("x").message
+    assert not exercises.check_ctc_two_frames(0.5)

@@ -254,3 +254,25 @@ def check_causal_mask(fn: Callable[[int], object]) -> Feedback:
     if torch.equal(got, ~want):
         return Feedback(False, "the mask is inverted: True means 'may attend'.")
     return Feedback(False, "row i should be True in columns 0..i and False after: a lower-triangular matrix.")
+
+
+def check_ctc_two_frames(answer: object) -> Feedback:
+    """Part 5.2b: p("1" | x) over two frames with p(blank) = (0.5, 0.2), p("1") = (0.5, 0.8) (eq-ctc).
+    Recognises a missing alignment, only the best path, and counting the all-blank alignment."""
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback(False, f"give one number (a probability), got {answer!r}")
+    paths = {"1 1": 0.5 * 0.8, "blank 1": 0.5 * 0.8, "1 blank": 0.5 * 0.2}
+    if abs(value - sum(paths.values())) < 1e-6:
+        return Feedback(True, "three alignments collapse to \"1\": 1 1, blank 1 and 1 blank; their probabilities add up.")
+    if abs(value - 1.0) < 1e-6:
+        return Feedback(False, "blank blank collapses to the empty transcript, not to \"1\": leave it out.")
+    for name, p in paths.items():
+        if abs(value - (sum(paths.values()) - p)) < 1e-6:
+            return Feedback(False, f"one alignment is missing: {name} also collapses to \"1\".")
+        if abs(value - p) < 1e-6:
+            return Feedback(False, f"that is the probability of the single alignment {name}; CTC sums over every "
+                                   "alignment that collapses to the transcript.")
+    return Feedback(False, "list the four alignments of two frames, keep those that collapse to \"1\" (merge repeats, "
+                           "drop blanks), and add their probabilities (each a product over the frames).")
