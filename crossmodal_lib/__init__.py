@@ -7,7 +7,8 @@ One module per idea, each naming the book section it implements:
 ``pairs``          the paired-dataset container every modality uses (Part 1)
 ``digits``         the handwritten digits and attributes measured from pixels (Part 1)
 ``captions``       English/Chinese captions: write, parse, zero-shot prompts (Part 1)
-``speech``         spoken digits as log-mel spectrograms, Griffin-Lim (Part 5.2)
+``speech``         spoken digits as log-mel spectrograms, Griffin-Lim (Part 5.2), connected digits (5.2b)
+``ctc``            connectionist temporal classification: forward recursion, decoding (Part 5.2b)
 ``video``          moving-digit clips (Part 5.3)
 ``history``        the milestones of the Part 1 timeline
 ``text``           tokenizer and vocabulary for captions
@@ -36,7 +37,7 @@ One module per idea, each naming the book section it implements:
 """
 
 from . import (
-    attention, captions, cca, config, data, decoding, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
+    attention, captions, cca, config, ctc, data, decoding, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
     likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, speech, text, training, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
@@ -47,7 +48,7 @@ from .training import fit, get_device, load_checkpoint, save_checkpoint, set_see
 __version__ = "0.1.0"
 
 __all__ = [
-    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "config", "data", "decoding", "digits", "embedding", "encoders",
+    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "config", "ctc", "data", "decoding", "digits", "embedding", "encoders",
     "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "glue", "history", "likelihoods",
     "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "save_checkpoint",
     "set_seed", "speech", "text", "tokenize", "train", "training", "vae", "video",

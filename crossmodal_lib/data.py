@@ -7,11 +7,13 @@ This module gathers, under one name, what lives in one module per idea:
 ``pairs``          :class:`PairedDataset` ``(.inputs, .captions, .labels, .attributes)``, the
                    container every modality uses, and :func:`concat_pairs`
 ``digits``         the scikit-learn digits ``[N, 1, 8, 8]``, attributes measured from pixels
-                   (:func:`ink`, :func:`slant`, terciles) and :func:`load_digit_pairs`
+                   (:func:`ink`, :func:`slant`, terciles) and :func:`load_digit_pairs`;
+                   two digits side by side: :func:`load_digit_scenes` (Part 7.1)
 ``captions``       English/Chinese captions: :func:`describe`, :func:`parse_caption`,
                    :func:`digit_prompts`, ``DIGIT_NAMES``, :data:`ATTRIBUTE_LEVELS`
 ``speech``         spoken digits as log-mel spectrograms ``[N, 1, 32, 32]`` (Part 5.2):
-                   :func:`load_spoken_digits`, :func:`audio_to_spectrogram`, Griffin-Lim
+                   :func:`load_spoken_digits`, :func:`audio_to_spectrogram`, Griffin-Lim;
+                   strings of spoken digits: :func:`load_spoken_digit_strings` (Part 5.2b)
 ``video``          moving-digit clips ``[N, T, 1, H, W]`` (Part 5.3): :func:`load_moving_digits`
 ``history``        the milestones of the Part 1 timeline: :func:`load_milestones`
 =================  ===========================================================================
@@ -31,8 +33,8 @@ from .digits import (
 from .history import Milestone, load_milestones
 from .pairs import Pair, PairedDataset, concat_pairs
 from .speech import (
-    _spoken_digits, audio_to_spectrogram, load_spoken_digits, spectrogram_to_audio, spoken_digit_audio,
-    spoken_transcripts,
+    _spoken_digits, audio_to_spectrogram, load_spoken_digit_strings, load_spoken_digits, spectrogram_to_audio,
+    spoken_digit_audio, spoken_transcripts,
 )
 from .video import load_moving_digits, moving_digit_prompts, novel_direction
 
@@ -83,6 +85,7 @@ __all__ = [
     "SPEECH",
     "audio_to_spectrogram",
     "load_moving_digits",
+    "load_spoken_digit_strings",
     "load_spoken_digits",
     "moving_digit_prompts",
     "novel_direction",

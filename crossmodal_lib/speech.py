@@ -7,6 +7,10 @@ transcript as caption and the voice of each clip in ``speakers``; the clips were
 offline and ship with the package. :func:`audio_to_spectrogram` turns a waveform
 ``[SPEECH["samples"]]`` into a spectrogram ``[32, 32]``; :func:`spectrogram_to_audio` inverts one
 (Griffin-Lim) so that a generated spectrogram can be heard.
+
+Connected speech (Part 5.2b): :func:`load_spoken_digit_strings` joins the clips into strings of
+3-7 digits, and :func:`train_ctc_recognizer` trains a :class:`CTCRecognizer` on them with the
+CTC loss of :mod:`crossmodal_lib.ctc`.
 """
 
 from __future__ import annotations
