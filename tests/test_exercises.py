@@ -173,3 +173,13 @@ def test_check_ctc_two_frames_right_and_wrong():
     assert "single alignment 1 1" in exercises.check_ctc_two_frames(0.4).message
     assert "one number" in exercises.check_ctc_two_frames("x").message
     assert not exercises.check_ctc_two_frames(0.5)
+
+
+def test_check_alpha_bar_right_and_wrong():
+    import math
+    assert exercises.check_alpha_bar(0.504, math.sqrt(0.496))
+    assert "product" in exercises.check_alpha_bar(0.4, 0.5).message
+    assert "not the betas" in exercises.check_alpha_bar(0.006, 0.5).message
+    assert "its standard deviation is the root" in exercises.check_alpha_bar(0.504, 0.496).message
+    assert "two numbers" in exercises.check_alpha_bar("x", 1).message
+    assert not exercises.check_alpha_bar(0.504, 0.1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crossmodal_lib import attention, data, embedding, fusion, gan, minimal, speech, vae
+from crossmodal_lib import attention, data, diffusion, embedding, fusion, gan, minimal, speech, vae
 from crossmodal_lib.tools import pretrained, train_distributed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +34,7 @@ TRAINERS = {  # trainer -> (its config class, a minimal first positional argumen
     pretrained.train_locked_text: pretrained.LockedTextConfig,
     attention.train_captioner: attention.CaptionerConfig,
     speech.train_ctc_recognizer: speech.CTCConfig,
+    diffusion.train_text_diffusion: diffusion.DiffusionConfig,
 }
 
 

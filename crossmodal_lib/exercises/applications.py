@@ -276,3 +276,24 @@ def check_ctc_two_frames(answer: object) -> Feedback:
                                    "alignment that collapses to the transcript.")
     return Feedback(False, "list the four alignments of two frames, keep those that collapse to \"1\" (merge repeats, "
                            "drop blanks), and add their probabilities (each a product over the frames).")
+
+
+def check_alpha_bar(abar: object, noise_std: object) -> Feedback:
+    """Part 7.2: for betas (0.1, 0.2, 0.3), ``abar_3`` and the noise's standard deviation in x_3 given x_0
+    (eq-forward-closed). Recognises a sum instead of a product, the variance instead of the std."""
+    try:
+        a, s = float(abar), float(noise_std)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback(False, "give two numbers: abar_3 and the standard deviation of the noise")
+    want = 0.9 * 0.8 * 0.7
+    if abs(a - (1 - 0.6)) < 1e-6 or abs(a - 0.6) < 1e-6:
+        return Feedback(False, "abar_t is a product of the alphas = 1 - beta, not a sum of the betas.")
+    if abs(a - 0.1 * 0.2 * 0.3) < 1e-6:
+        return Feedback(False, "multiply the alphas = 1 - beta_t, not the betas.")
+    if abs(a - want) > 1e-6:
+        return Feedback(False, "abar_3 = (1 - beta_1)(1 - beta_2)(1 - beta_3).")
+    if abs(s - (1 - want)) < 1e-6:
+        return Feedback(False, "abar_3 is right; 1 - abar_3 is the noise's variance, its standard deviation is the root.")
+    if abs(s - math.sqrt(1 - want)) > 1e-6:
+        return Feedback(False, "abar_3 is right; the noise in x_3 = sqrt(abar_3) x_0 + sqrt(1 - abar_3) eps has std sqrt(1 - abar_3).")
+    return Feedback(True, f"abar_3 = {want:.3f}: about half the signal's variance is left, and the noise has std {math.sqrt(1 - want):.3f}.")
