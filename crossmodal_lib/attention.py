@@ -86,7 +86,10 @@ class MultiHeadAttention(nn.Module):
                              f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
         mask = torch.ones(query.shape[1], key.shape[1], dtype=torch.bool, device=query.device)
         if causal:
-            mask = mask & causal_mask(key.shape[1], query.device)[-query.shape[1]:]
+            if query.shape[1] != key.shape[1]:
+                raise ValueError(f"causal attention needs as many queries as keys (one sequence), got "
+                                 f"{query.shape[1]} and {key.shape[1]}")
+            mask = causal_mask(key.shape[1], query.device)
         mask = mask[None, None]                                              # [1, 1, Tq, Tk]
         if key_padding_mask is not None:
             mask = mask & ~key_padding_mask[:, None, None, :]                # [B, 1, Tq, Tk]
@@ -97,8 +100,10 @@ class MultiHeadAttention(nn.Module):
     @classmethod
     def from_torch(cls, mha: nn.MultiheadAttention) -> MultiHeadAttention:
         """The same layer with the weights of a ``torch.nn.MultiheadAttention(dim, heads, batch_first=True)``."""
-        if not mha.batch_first or not mha._qkv_same_embed_dim or mha.in_proj_bias is None:
-            raise ValueError("from_torch expects nn.MultiheadAttention(dim, heads, batch_first=True) with biases")
+        if (not mha.batch_first or not mha._qkv_same_embed_dim or mha.in_proj_bias is None
+                or mha.bias_k is not None or mha.add_zero_attn):
+            raise ValueError("from_torch expects nn.MultiheadAttention(dim, heads, batch_first=True) with biases "
+                             "and without add_bias_kv or add_zero_attn")
         layer = cls(mha.embed_dim, mha.num_heads)
         with torch.no_grad():
             for proj, w, b in zip((layer.q, layer.k, layer.v), mha.in_proj_weight.chunk(3), mha.in_proj_bias.chunk(3)):
@@ -141,8 +146,8 @@ class TransformerTextEncoder(nn.Module):
     over the real tokens -> linear. ``[B, T]`` int64 ids (0 = padding, ``T <= max_len``) -> ``[B, out_dim]``.
 
     Without the position embeddings self-attention is order-free (a permutation of the tokens
-    permutes its outputs, and the mean forgets it); with them "moving left, then up" and "moving
-    up, then left" get different vectors (Part 7.1 measures both)."""
+    permutes its outputs, and the mean forgets it); with them "three to the left of seven" and
+    "seven to the left of three" get different vectors (Part 7.1 measures both)."""
 
     def __init__(self, vocab_size: int, out_dim: int, dim: int = 64, heads: int = 4, layers: int = 2,
                  max_len: int = 32, positions: bool = True) -> None:

@@ -29,6 +29,7 @@ __all__ = ["brute_force_log_likelihood", "collapse", "ctc_log_likelihood", "edit
            "prefix_beam_search"]
 
 BLANK = 0  #: the blank's label id; real labels are 1..C-1
+NEVER = -1e30  #: the log-probability of an unreachable state inside the recursion (finite, for the gradients)
 
 
 def collapse(path: Sequence[int], blank: int = BLANK) -> list[int]:
@@ -49,7 +50,9 @@ def ctc_log_likelihood(log_probs: torch.Tensor, targets: torch.Tensor, input_len
     """log p(target | x) ``[N]`` by the forward recursion eq-ctc-alpha. ``log_probs`` ``[T, N, C]``
     (log-softmax over C, PyTorch's layout), ``targets`` ``[N, L]`` (padded with anything past
     ``target_lengths``), ``input_lengths``, ``target_lengths`` ``[N]``. An impossible target (more
-    frames needed than given) gets ``-inf``."""
+    frames needed than given) gets ``-inf``. Unreachable states hold a large finite negative number
+    rather than ``-inf`` inside the recursion, so that gradients stay finite (a log-sum-exp of
+    nothing but ``-inf`` has a NaN gradient)."""
     T, N, _ = log_probs.shape
     if targets.shape[0] != N or input_lengths.shape != (N,) or target_lengths.shape != (N,):
         raise ValueError(f"log_probs [T, N, C] with N={N} needs targets [N, L] and lengths [N]; got "
@@ -57,22 +60,23 @@ def ctc_log_likelihood(log_probs: torch.Tensor, targets: torch.Tensor, input_len
     if int(input_lengths.max()) > T:
         raise ValueError(f"an input length {int(input_lengths.max())} exceeds the {T} frames of log_probs")
     ext = _extended(targets, blank)                                          # [N, S]
-    S, neg = ext.shape[1], torch.tensor(-math.inf, device=log_probs.device)
+    S, neg = ext.shape[1], torch.tensor(NEVER, dtype=log_probs.dtype, device=log_probs.device)
     s = torch.arange(S, device=ext.device)
     # a skip from s-2 to s is allowed onto a label that differs from the label two places back
     skip = (s >= 2) & (ext != blank) & (ext != torch.roll(ext, 2, dims=1))
-    alpha = torch.full((N, S), -math.inf, device=log_probs.device)
+    alpha = torch.full((N, S), NEVER, dtype=log_probs.dtype, device=log_probs.device)
     emit = log_probs[0].gather(1, ext)                                       # [N, S]
     alpha[:, :2] = emit[:, :2]
     for t in range(1, T):
-        prev = torch.stack([alpha, torch.nn.functional.pad(alpha, (1, 0), value=-math.inf)[:, :S],
-                            torch.where(skip, torch.nn.functional.pad(alpha, (2, 0), value=-math.inf)[:, :S], neg)])
+        prev = torch.stack([alpha, torch.nn.functional.pad(alpha, (1, 0), value=NEVER)[:, :S],
+                            torch.where(skip, torch.nn.functional.pad(alpha, (2, 0), value=NEVER)[:, :S], neg)])
         new = torch.logsumexp(prev, dim=0) + log_probs[t].gather(1, ext)
         alpha = torch.where((t < input_lengths)[:, None], new, alpha)       # finished utterances keep their alpha
     last = 2 * target_lengths                                                # the final blank, and the final label
     ends = torch.stack([alpha.gather(1, last[:, None])[:, 0], alpha.gather(1, (last - 1).clamp(min=0)[:, None])[:, 0]])
     ends[1] = torch.where(target_lengths > 0, ends[1], neg)
-    return torch.logsumexp(ends, dim=0)
+    total = torch.logsumexp(ends, dim=0)
+    return torch.where(total < NEVER / 2, torch.full_like(total, -math.inf), total)  # unreachable: exactly -inf
 
 
 def brute_force_log_likelihood(log_probs: torch.Tensor, target: Sequence[int], blank: int = BLANK) -> torch.Tensor:

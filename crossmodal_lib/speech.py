@@ -220,7 +220,8 @@ class CTCConfig:
 
 class CTCRecognizer(nn.Module):
     """Log-mel frames -> per-frame label distributions: two 1-D convolutions over time (the second
-    with stride 2: one output per 50 ms), a bidirectional GRU, and a linear layer to 11 classes
+    with stride 2: one output per 50 ms; the first layer's activations beyond a string's length are
+    zeroed, so a string gets the same outputs alone or padded in a batch), a bidirectional GRU, and a linear layer to 11 classes
     (the blank, then the digits 0-9 as ids 1-10). ``frame_log_probs(inputs [N, 1, M, T], lengths [N])
     -> (log_probs [N, T', 11], out_lengths [N])``; ``transcribe(inputs, lengths) -> list[str]``."""
 
@@ -238,7 +239,9 @@ class CTCRecognizer(nn.Module):
         if int(lengths.max()) > inputs.shape[-1] or int(lengths.min()) < 1:
             raise ValueError(f"lengths must lie in 1..{inputs.shape[-1]} (the padded frames), got "
                              f"{int(lengths.min())}..{int(lengths.max())}")
-        h = self.conv(inputs[:, 0]).transpose(1, 2)                           # [N, ceil(T / 2), C]
+        real = (torch.arange(inputs.shape[-1], device=inputs.device) < lengths[:, None])[:, None]  # [N, 1, T]
+        h = self.conv[1](self.conv[0](inputs[:, 0])) * real                  # padding stays exactly zero
+        h = self.conv[3](self.conv[2](h)).transpose(1, 2)                    # [N, ceil(T / 2), C]
         out_lengths = (lengths + 1) // 2
         packed = nn.utils.rnn.pack_padded_sequence(h, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
         h, _ = nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=h.shape[1])

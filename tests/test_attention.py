@@ -74,6 +74,8 @@ def test_attention_rejects_bad_input():
     with pytest.raises(ValueError, match="attend to no key"):
         attention.scaled_dot_product_attention(torch.randn(2, 4), torch.randn(3, 4), torch.randn(3, 1),
                                                torch.tensor([[True, False, False], [False, False, False]]))
+    with pytest.raises(ValueError, match="causal attention needs as many queries as keys"):
+        mha(torch.randn(2, 3, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8), causal=True)
     with pytest.raises(ValueError, match="pass memory"):
         attention.TransformerBlock(8, 2, cross=True)(torch.randn(1, 3, 8))
     encoder = attention.TransformerTextEncoder(10, 4, max_len=5)

@@ -105,3 +105,27 @@ def test_ctc_recognizer_reaches_the_book_quality():
         idx = [i for i in range(len(test)) if int(test.attributes["lang"][i]) == lang]
         errors = sum(ctc.edit_distance(test.captions[i].split(), hypotheses[i].split()) for i in idx)
         assert errors / sum(len(test.captions[i].split()) for i in idx) <= 0.08
+
+
+def test_gradients_stay_finite_with_unreachable_states_and_padding():
+    torch.manual_seed(0)
+    logits = torch.randn(12, 2, 6, requires_grad=True)
+    targets = torch.tensor([[1, 2, 3, 4], [2, 2, 0, 0]])
+    ll = ctc.ctc_log_likelihood(logits.log_softmax(-1), targets, torch.tensor([12, 8]), torch.tensor([4, 2]))
+    ll.sum().backward()
+    assert torch.isfinite(logits.grad).all()
+    reference = torch.randn(12, 2, 6).requires_grad_()
+    reference.data.copy_(logits.data)
+    F.ctc_loss(reference.log_softmax(-1), targets, torch.tensor([12, 8]), torch.tensor([4, 2]), reduction="sum").backward()
+    assert (logits.grad + reference.grad).abs().max() <= 1e-4  # our gradient of log p = minus the loss's
+
+
+def test_padding_does_not_change_a_strings_outputs():
+    torch.manual_seed(0)
+    model = speech.CTCRecognizer(speech.CTCConfig()).eval()
+    x = torch.rand(1, 1, 32, 37)
+    padded = torch.cat([x, torch.zeros(1, 1, 32, 23)], dim=-1)
+    with torch.no_grad():
+        alone, _ = model.frame_log_probs(x, torch.tensor([37]))
+        batch, _ = model.frame_log_probs(torch.cat([padded, torch.rand(1, 1, 32, 60)]), torch.tensor([37, 60]))
+    assert (alone[0] - batch[0, :19]).abs().max() <= 1e-5
