@@ -151,7 +151,7 @@ class DiffusionConfig:
     steps: int = 200              # T, the number of noise levels
     hidden: int = 512             # width of the denoiser's residual MLP
     blocks: int = 3               # residual blocks of the denoiser
-    epochs: int = 150             # passes over the training pairs (one random noise level per example)
+    epochs: int = 100             # passes over the training pairs (one random noise level per example)
     batch_size: int = 128         # pairs per batch
     lr: float = 1e-3              # AdamW learning rate
     weight_decay: float = 0.0     # AdamW weight decay
