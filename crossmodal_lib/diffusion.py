@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,8 +175,6 @@ class TextDiffusion(nn.Module):
 
     def __init__(self, text_model: DualEncoder, denoiser: Denoiser, config: DiffusionConfig) -> None:
         super().__init__()
-        import copy
-
         self.text_model = copy.deepcopy(text_model).cpu().eval().requires_grad_(False)
         self.denoiser, self.config = denoiser, config
         self.schedule = NoiseSchedule(config.schedule, config.steps)

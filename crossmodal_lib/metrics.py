@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "Judge", "accuracy", "attribute_control", "chance_map", "chance_recall_at_k", "correct_matrix", "frechet_distance", "mean_average_precision",
-    "median_rank", "recall_at_k", "retrieval_report", "within_class_diversity", "zero_shot_accuracy",
+    "Judge", "accuracy", "attribute_control", "caption_agreement", "chance_map", "chance_recall_at_k", "correct_matrix", "frechet_distance", "mean_average_precision",
+    "median_rank", "recall_at_k", "retrieval_report", "within_class_diversity", "word_order_preference", "zero_shot_accuracy",
     "zero_shot_classify",
 ]
 
@@ -161,6 +161,35 @@ def zero_shot_accuracy(model: Any, inputs: torch.Tensor, labels: torch.Tensor, p
     and compare with ``labels [N]``. ``encode_options`` go to ``encode_texts`` (e.g. ``unknown="unk"``)."""
     emb = model.encode_inputs(inputs)
     return accuracy(zero_shot_classify(emb, [model.encode_texts(list(p), **encode_options) for p in prompts]), labels)
+
+
+def caption_agreement(captions: Sequence[str], pairs: Any) -> dict[str, float]:
+    """How often generated ``captions`` (one per pair, English) state what was measured in the
+    pairs' images: the share naming the right digit (``pairs.labels``) and the right thickness
+    and slant levels (``pairs.attributes``), read back with :func:`crossmodal_lib.data.parse_caption`
+    (a caption that states no level, or two, counts as wrong)."""
+    from .captions import parse_caption
+
+    if len(captions) != len(pairs.labels):
+        raise ValueError(f"got {len(captions)} captions for {len(pairs.labels)} pairs")
+    parsed = [parse_caption(c) for c in captions]
+    truth = {"digit": pairs.labels, "thickness": pairs.attributes["thickness"], "slant": pairs.attributes["slant"]}
+    return {key: float(np.mean([getattr(p, key) == int(v) for p, v in zip(parsed, values)])) for key, values in truth.items()}
+
+
+def word_order_preference(model: Any, scenes: Any, template: int = 0) -> float:
+    """The word-order test of Part 7.1: for each two-digit scene (:func:`crossmodal_lib.data.load_digit_scenes`),
+    does the two-tower ``model`` find the true caption (written with ``template``) more similar to the
+    image than the mirrored one? A tie (a similarity gap of at most 1e-6, what an order-free tower
+    gives) counts one half."""
+    from .digits import scene_caption
+
+    left, right = (scenes.labels // 10).tolist(), (scenes.labels % 10).tolist()
+    u = model.encode_inputs(scenes.inputs)
+    true = model.encode_texts([scene_caption(a, b, template) for a, b in zip(left, right)])
+    mirrored = model.encode_texts([scene_caption(b, a, template) for a, b in zip(left, right)])
+    gap = (u * true).sum(1) - (u * mirrored).sum(1)
+    return ((gap > 1e-6).float() + 0.5 * (gap.abs() <= 1e-6).float()).mean().item()
 
 
 # --------------------------------------------------------------------------------------

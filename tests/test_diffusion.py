@@ -10,48 +10,15 @@ from crossmodal_lib import data, diffusion, embedding, metrics
 from crossmodal_lib.text import Vocabulary
 
 
-def _diffusers_kwargs(kind: str, steps: int, clip: bool = False) -> dict:
-    kw = {"num_train_timesteps": steps, "clip_sample": clip,
-          "beta_schedule": "linear" if kind == "linear" else "squaredcos_cap_v2"}
-    if kind == "linear":
-        kw.update(beta_start=1e-4 * 1000 / steps, beta_end=0.02 * 1000 / steps)
-    return kw
-
-
-def _in_float64(scheduler, ours):
-    """diffusers keeps its schedule in float32, where 1 - abar_t loses most of its digits at small t;
-    to compare the *formulas*, both sides get the same schedule in float64."""
-    scheduler.betas = ours.betas.clone()
-    scheduler.alphas = 1 - scheduler.betas
-    scheduler.alphas_cumprod = torch.cumprod(scheduler.alphas, 0)
-    scheduler.final_alpha_cumprod = torch.tensor(1.0, dtype=torch.float64)
-    return scheduler
-
-
 @pytest.mark.parametrize("kind, clip", [("linear", False), ("cosine", False), ("cosine", True)])
 def test_schedules_and_steps_equal_diffusers(kind, clip):
-    from diffusers import DDIMScheduler, DDPMScheduler
+    from crossmodal_lib.tools.diffusers_check import compare_with_diffusers
 
-    ours, ddpm = diffusion.NoiseSchedule(kind, 200), DDPMScheduler(**_diffusers_kwargs(kind, 200, clip))
-    assert (ddpm.betas.double() - ours.betas).abs().max() <= 1e-7   # the schedules' formulas agree
-    torch.manual_seed(0)
-    x0, noise, eps, x_t = (torch.randn(4, 1, 8, 8, dtype=torch.float64) for _ in range(4))
-    t = torch.tensor([0, 10, 100, 199])
-    assert (ddpm.add_noise(x0.float(), noise.float(), t) - ours.add_noise(x0, noise, t)).abs().max() <= 1e-5
-    ddpm = _in_float64(ddpm, ours)
-    assert (ddpm.add_noise(x0, noise, t) - ours.add_noise(x0, noise, t)).abs().max() <= 1e-5
-    for step in (199, 150, 37, 1, 0):
-        reference = ddpm.step(eps, step, x_t, generator=torch.Generator().manual_seed(5)).prev_sample
-        same_noise = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-        assert (reference - ours.ddpm_step(eps, step, x_t, same_noise, clip)).abs().max() <= 1e-5
-    ddim = _in_float64(DDIMScheduler(**_diffusers_kwargs(kind, 200, clip)), ours)
-    ddim.set_timesteps(20)
-    times = ours.timesteps(20)
-    assert ddim.timesteps.tolist() == times
-    for i, step in enumerate(times):
-        prev = times[i + 1] if i + 1 < len(times) else -1
-        reference = ddim.step(eps, step, x_t, eta=0.0, use_clipped_model_output=clip).prev_sample
-        assert (reference - ours.ddim_step(eps, step, prev, x_t, clip)).abs().max() <= 1e-5
+    errors = compare_with_diffusers(diffusion.NoiseSchedule(kind, 200), clip)
+    assert errors["betas"] <= 1e-7                          # the schedules' formulas agree
+    assert errors["ddim timesteps differ"] == 0.0
+    for name in ("add_noise (float32)", "add_noise", "ddpm_step", "ddim_step"):
+        assert errors[name] <= 1e-5, (name, errors[name])
 
 
 def test_closed_form_of_the_forward_process_by_monte_carlo():
