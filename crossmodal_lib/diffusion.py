@@ -6,7 +6,8 @@
   the ancestral sampler step (:meth:`NoiseSchedule.ddpm_step`, eq-ddpm-step) and the deterministic
   DDIM step (:meth:`NoiseSchedule.ddim_step`). Both are checked against ``diffusers``' schedulers.
 * :class:`Denoiser` -- an MLP that predicts the noise ``eps`` in ``x_t`` from ``x_t``, a sinusoidal
-  embedding of ``t`` and a caption embedding (or a learned "no caption" embedding).
+  embedding of ``t`` and a caption embedding (or a learned "no caption" embedding), as a correction
+  to the Gaussian skip (eq-gauss-skip), the noise estimate for independent Gaussian features.
 * :func:`train_text_diffusion` -- the noise-prediction loss (eq-eps-loss) on captioned data, the
   caption dropped for a share of the steps so that one network learns both the conditional and
   the unconditional model; :class:`TextDiffusion` samples with classifier-free guidance
@@ -125,9 +126,16 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 class Denoiser(nn.Module):
     """``eps_theta(x_t, t, c)``: ``[N, *shape]``, ``[N]``, ``[N, cond_dim]`` (or ``None`` for the
     unconditional model, which uses a learned null embedding) -> predicted noise ``[N, *shape]``.
-    An MLP on the flattened input, the time embedding and the condition, with residual blocks."""
+    An MLP on the flattened input, the time embedding and the condition, with residual blocks.
 
-    def __init__(self, shape: Sequence[int], cond_dim: int, hidden: int = 512, time_dim: int = 64, blocks: int = 3) -> None:
+    ``skip = (alpha_bars [T], mean [*shape], var [*shape])`` adds the Gaussian skip (eq-gauss-skip):
+    the noise estimate that would be exact if each feature were an independent Gaussian with this
+    mean and variance, ``k_t (x_t - sqrt(abar_t) mean)`` with ``k_t = s_t / (abar_t var + s_t^2)``,
+    ``s_t = sqrt(1 - abar_t)``; the MLP then learns only the correction. Without it, an MLP
+    narrower than the input cannot even copy ``x_t`` to the output at high noise."""
+
+    def __init__(self, shape: Sequence[int], cond_dim: int, hidden: int = 512, time_dim: int = 64, blocks: int = 3,
+                 skip: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.shape, self.time_dim, n = tuple(shape), time_dim, math.prod(shape)
         self.null = nn.Parameter(torch.zeros(cond_dim))
@@ -135,13 +143,24 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.SiLU(),
                                                   nn.Linear(hidden, hidden)) for _ in range(blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, n))
+        self.skip = skip is not None
+        if skip is not None:
+            for name, value in zip(("alpha_bars", "mean", "var"), skip):
+                self.register_buffer(name, value.float().clone())
+
+    def gaussian_skip(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """eq-gauss-skip: ``E[eps | x_t]`` for independent Gaussian features, ``[N, *shape]``."""
+        abar = self.alpha_bars[t].view(-1, *([1] * len(self.shape)))
+        s = (1 - abar).sqrt()
+        return s / (abar * self.var + s**2) * (x - abar.sqrt() * self.mean)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         c = self.null.expand(len(x), -1) if c is None else c
         h = self.inp(torch.cat([x.flatten(1), timestep_embedding(t, self.time_dim), c], dim=1))
         for block in self.blocks:
             h = h + block(h)
-        return self.out(h).view(len(x), *self.shape)
+        eps = self.out(h).view(len(x), *self.shape)
+        return eps + self.gaussian_skip(x, t) if self.skip else eps
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,7 @@ class DiffusionConfig:
     sample_steps: int = 50        # default number of sampler steps of generate
     sampler: Literal["ddim", "ddpm"] = "ddim"  # default sampler of generate
     clip: bool = True             # clamp each step's estimate of x0 to the data range [-1, 1] when sampling
+    skip: bool = True             # add the Gaussian skip (eq-gauss-skip) to the denoiser; needed when hidden < input size
 
 
 class TextDiffusion(nn.Module):
@@ -237,11 +257,14 @@ def train_text_diffusion(pairs: PairedDataset, config: DiffusionConfig | None = 
     device = resolve_device(device)
     if text_model is None:
         text_model = train_dual_encoder(pairs, seed=seed, device=device, progress=bool(progress))
-    shape = pairs.inputs.shape[1:]
-    model = TextDiffusion(text_model, Denoiser(shape, text_model.dim, config.hidden, blocks=config.blocks), config)
-    denoiser, schedule = model.denoiser.to(device), model.schedule
+    x0 = pairs.inputs.float() * 2 - 1
+    schedule = NoiseSchedule(config.schedule, config.steps)
+    skip = (schedule.alpha_bars, x0.mean(0), x0.var(0) + 1e-4) if config.skip else None
+    model = TextDiffusion(text_model, Denoiser(x0.shape[1:], text_model.dim, config.hidden, blocks=config.blocks,
+                                               skip=skip), config)
+    denoiser = model.denoiser.to(device)
     opt = torch.optim.AdamW(denoiser.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loader = seeded_loader(pairs.inputs.float() * 2 - 1, model.embed(pairs.captions), batch_size=config.batch_size, seed=seed)
+    loader = seeded_loader(x0, model.embed(pairs.captions), batch_size=config.batch_size, seed=seed)
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x0, c = batch
