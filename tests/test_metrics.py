@@ -94,6 +94,19 @@ def test_frechet_distance_closed_form():
         metrics.frechet_distance(a, a[:, :2])
 
 
+def test_attribute_control_calls_the_generator_once_and_checks_its_answer():
+    calls = []
+
+    def generate(captions):
+        calls.append(len(captions))
+        return torch.full((len(captions), 1, 8, 8), 0.5)
+
+    metrics.attribute_control(generate, n=2)
+    assert calls == [10 * 3 * 2 * 2]              # digits x levels x (thickness, slant) x n, in one batch
+    with pytest.raises(ValueError, match="returned 1 images for 120 captions"):
+        metrics.attribute_control(lambda caps: torch.zeros(1, 1, 8, 8), n=2)
+
+
 def test_attribute_control_of_a_generator_that_ignores_the_caption():
     flat = metrics.attribute_control(lambda caps: torch.full((len(caps), 1, 8, 8), 0.5), n=3)
     assert flat["ink"].shape == (10, 3) and flat["thickness_ok"] == 0 and flat["slant_ok"] == 0
