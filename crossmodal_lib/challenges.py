@@ -1,0 +1,130 @@
+"""The challenges of Part 7.3, measured: how a shared space degrades when paired data are scarce.
+
+* :func:`paired_subset` -- ``k`` training pairs, as balanced over the classes as ``k`` allows.
+* :func:`fit_shared_space` -- one of three ways to learn a space from those pairs: linear CCA on
+  pixels and bags of words (Part 3.1), the dual encoder trained from scratch (Part 3.1), or an
+  image tower trained against the locked pretrained text tower of Part 6 (LiT).
+* :func:`scarcity_curve` -- zero-shot accuracy and class R@1 (caption -> image) on the whole
+  test split for every method, number of pairs and seed, as plain rows;
+  :func:`summarise` turns them into means and standard errors over the seeds.
+
+Every method sees the same ``k`` pairs for a given seed. The vocabulary of CCA and of the dual
+encoder is built from *all* training captions: text on its own is not paired data, and a
+vocabulary of 20 captions could not read the test captions at all.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cca import LinearCCA
+from .config import check_choice
+from .embedding import train_dual_encoder
+from .metrics import retrieval_report, zero_shot_accuracy
+from .pairs import PairedDataset
+from .text import Vocabulary
+
+__all__ = ["METHODS", "CCASpace", "fit_shared_space", "paired_subset", "scarcity_curve", "summarise"]
+
+Method = Literal["cca", "dual encoder", "locked text"]
+METHODS: tuple[str, ...] = ("cca", "dual encoder", "locked text")
+
+
+def paired_subset(pairs: PairedDataset, k: int, seed: int) -> PairedDataset:
+    """``k`` pairs drawn without replacement, ``k // C`` or one more per class (``C`` classes in
+    ``pairs.labels``), the classes that get one more and the pairs chosen at random with ``seed``.
+    ``k`` equal to ``len(pairs)`` returns all pairs (shuffled)."""
+    classes = pairs.labels.unique()
+    if not len(classes) <= k <= len(pairs):
+        raise ValueError(f"k must lie in {len(classes)}..{len(pairs)} (at least one pair per class), got {k}")
+    g = torch.Generator().manual_seed(seed)
+    pools = [torch.nonzero(pairs.labels == c).flatten() for c in classes]
+    pools = [p[torch.randperm(len(p), generator=g)] for p in pools]
+    quota = [k // len(classes)] * len(classes)
+    for c in torch.randperm(len(classes), generator=g)[: k % len(classes)].tolist():
+        quota[c] += 1
+    if any(q > len(p) for q, p in zip(quota, pools)):          # a class too small: top up from the rest
+        chosen = torch.randperm(len(pairs), generator=g)[:k]
+    else:
+        chosen = torch.cat([p[:q] for p, q in zip(pools, quota)])
+    return pairs.subset(chosen[torch.randperm(len(chosen), generator=g)])
+
+
+class CCASpace:
+    """Linear CCA between flattened inputs and bags of words, as a two-tower model:
+    ``encode_inputs [N, ...] -> [N, k]`` and ``encode_texts (strings) -> [N, k]``, unit rows."""
+
+    def __init__(self, vocab: Vocabulary, n_components: int = 10, reg: float = 1e-2) -> None:
+        self.vocab, self.cca = vocab, LinearCCA(n_components, reg=reg)
+
+    def fit(self, pairs: PairedDataset) -> CCASpace:
+        start = time.perf_counter()
+        self.cca.fit(pairs.inputs.flatten(1), self.vocab.bag_of_words(pairs.captions))
+        self.train_seconds = time.perf_counter() - start
+        return self
+
+    def encode_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.cca.transform_x(inputs.flatten(1)), dim=1)
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        return F.normalize(self.cca.transform_y(self.vocab.bag_of_words(list(texts))), dim=1)
+
+
+def fit_shared_space(method: Method, pairs: PairedDataset, vocab: Vocabulary, *, seed: int = 0,
+                     steps: int = 100, device: torch.device | str | None = None) -> Any:
+    """Learn a shared space from ``pairs`` with ``method`` (one of :data:`METHODS`). The neural
+    methods keep their library defaults except two: the batch is at most ``len(pairs)``, and
+    training runs for the smallest number of epochs that gives at least ``steps`` optimiser steps,
+    so that every size gets about the same training budget. Returns a model with
+    ``encode_inputs``, ``encode_texts`` and ``train_seconds``."""
+    check_choice("method", method, METHODS)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if method == "cca":
+        return CCASpace(vocab).fit(pairs)
+    batch = min(128, len(pairs))
+    if method == "dual encoder":
+        epochs = math.ceil(steps / math.ceil(len(pairs) / batch))
+        return train_dual_encoder(pairs, seed=seed, device=device, vocab=vocab, progress=False,
+                                  batch_size=batch, epochs=epochs)
+    from .tools.pretrained import train_locked_text
+
+    epochs = math.ceil(steps / (len(pairs) // batch))             # its loader drops the last partial batch
+    return train_locked_text(pairs, seed=seed, device=device, progress=False, batch_size=batch, epochs=epochs)
+
+
+def scarcity_curve(train: PairedDataset, test: PairedDataset, prompts: Sequence[Sequence[str]], sizes: Iterable[int],
+                   seeds: Iterable[int], methods: Iterable[str] = METHODS, *, steps: int = 100,
+                   device: torch.device | str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """One row per (method, number of pairs, seed): ``{"method", "pairs", "seed", "zero-shot",
+    "class R@1", "seconds"}`` measured on all of ``test`` (zero-shot with ``prompts``, one list per
+    class; class R@1 for captions retrieving images). Each seed draws its own subset."""
+    from tqdm.auto import tqdm
+
+    vocab = Vocabulary.build(train.captions, train.lang)
+    jobs = [(k, s, m) for k in sizes for s in seeds for m in methods]
+    rows = []
+    for k, seed, method in tqdm(jobs, desc="paired-data curve", disable=not progress):
+        model = fit_shared_space(method, paired_subset(train, k, seed), vocab, seed=seed, steps=steps, device=device)
+        sim = model.encode_texts(test.captions) @ model.encode_inputs(test.inputs).T
+        rows.append({"method": method, "pairs": k, "seed": seed, "seconds": model.train_seconds,
+                     "zero-shot": zero_shot_accuracy(model, test.inputs, test.labels, prompts),
+                     "class R@1": retrieval_report(sim, test.labels, test.labels, ks=(1,))["class R@1"]})
+    return rows
+
+
+def summarise(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, dict[int, tuple[float, float]]]:
+    """``{method: {pairs: (mean, standard error)}}`` of ``metric`` over the seeds; the standard
+    error is the sample standard deviation (``n - 1``) over ``sqrt(n)``, 0 for a single seed."""
+    groups: dict[str, dict[int, list[float]]] = {}
+    for row in rows:
+        groups.setdefault(row["method"], {}).setdefault(row["pairs"], []).append(float(row[metric]))
+    return {m: {k: (float(np.mean(v)), float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
+                for k, v in sorted(by_k.items())} for m, by_k in groups.items()}

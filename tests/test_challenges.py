@@ -1,0 +1,79 @@
+"""Part 7.3: the paired-data scarcity curve (crossmodal_lib.challenges)."""
+
+import math
+
+import pytest
+import torch
+
+import crossmodal_lib as cm
+from crossmodal_lib import challenges, pipeline
+from crossmodal_lib.text import Vocabulary
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return cm.load_digit_pairs("train"), cm.load_digit_pairs("test")
+
+
+def test_paired_subset_is_balanced_reproducible_and_checked(splits):
+    train, _ = splits
+    subset = challenges.paired_subset(train, 25, seed=3)
+    counts = torch.bincount(subset.labels, minlength=10).tolist()
+    assert len(subset) == 25 and sorted(counts) == [2] * 5 + [3] * 5      # 25 = 10 x 2 + 5 extra
+    again = challenges.paired_subset(train, 25, seed=3)
+    assert again.indices.tolist() == subset.indices.tolist()
+    assert set(challenges.paired_subset(train, 25, seed=4).indices.tolist()) != set(subset.indices.tolist())
+    assert len(set(subset.indices.tolist())) == 25                         # without replacement
+    everything = challenges.paired_subset(train, len(train), seed=0)
+    assert sorted(everything.indices.tolist()) == sorted(train.indices.tolist())
+    with pytest.raises(ValueError, match="at least one pair per class"):
+        challenges.paired_subset(train, 9, seed=0)
+    with pytest.raises(ValueError, match=r"k must lie in 10\.\.1437"):
+        challenges.paired_subset(train, len(train) + 1, seed=0)
+
+
+def test_summarise_by_hand():
+    rows = [{"method": "a", "pairs": 20, "seed": s, "zero-shot": v} for s, v in enumerate((0.5, 0.7, 0.9))]
+    rows.append({"method": "a", "pairs": 50, "seed": 0, "zero-shot": 0.8})
+    summary = challenges.summarise(rows, "zero-shot")
+    mean, sem = summary["a"][20]
+    assert mean == pytest.approx(0.7) and sem == pytest.approx(0.2 / math.sqrt(3))  # sample sd 0.2
+    assert summary["a"][50] == (pytest.approx(0.8), 0.0)
+
+
+def test_fit_shared_space_checks_its_arguments_and_equalises_the_step_budget(splits):
+    train, test = splits
+    vocab = Vocabulary.build(train.captions, train.lang)
+    with pytest.raises(ValueError, match="method must be one of 'cca', 'dual encoder', 'locked text'; got 'svm'"):
+        challenges.fit_shared_space("svm", train, vocab)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        challenges.fit_shared_space("cca", train, vocab, steps=0)
+    cca = challenges.fit_shared_space("cca", train.subset(range(100)), vocab)
+    u, v = cca.encode_inputs(test.inputs[:7]), cca.encode_texts(test.captions[:7])
+    assert u.shape == v.shape == (7, 10) and torch.allclose(u.norm(dim=1), torch.ones(7), atol=1e-5)
+    # 300 pairs, batch 128: 3 batches per epoch (the last partial) -> 4 epochs for >= 10 steps
+    dual = challenges.fit_shared_space("dual encoder", train.subset(range(300)), vocab, steps=10)
+    assert (dual.config.batch_size, dual.config.epochs, len(dual.history["loss"])) == (128, 4, 4)
+    # the locked tower's loader drops the partial batch: 2 batches per epoch -> 5 epochs
+    locked = challenges.fit_shared_space("locked text", train.subset(range(300)), vocab, steps=10)
+    assert (locked.config.batch_size, locked.config.epochs) == (128, 5)
+    small = challenges.fit_shared_space("dual encoder", train.subset(range(30)), vocab, steps=10)
+    assert (small.config.batch_size, small.config.epochs) == (30, 10)   # the batch never exceeds the pairs
+
+
+def test_the_scarcity_curve_supports_part73s_claims_on_seed_0(splits):
+    """Part 7.3 states these on the means over seeds 0-2; here seed 0 alone, with margins."""
+    train, test = splits
+    rows = challenges.scarcity_curve(train, test, pipeline.class_prompts(train), (20, 200, len(train)), (0,),
+                                     progress=False)
+    assert len(rows) == 9 and set(rows[0]) == {"method", "pairs", "seed", "seconds", "zero-shot", "class R@1"}
+    score = {(r["method"], r["pairs"]): r for r in rows}
+    few, mid, full = 20, 200, len(train)
+    # with 20 pairs the locked pretrained text tower wins both measures
+    assert score["locked text", few]["zero-shot"] > max(score["cca", few]["zero-shot"], score["dual encoder", few]["zero-shot"]) + 0.03
+    assert score["locked text", few]["class R@1"] > max(score["cca", few]["class R@1"], score["dual encoder", few]["class R@1"]) + 0.1
+    # with 200 pairs CCA retrieves the right class best
+    assert score["cca", mid]["class R@1"] > max(score["dual encoder", mid]["class R@1"], score["locked text", mid]["class R@1"]) + 0.05
+    # with all pairs both neural spaces pass CCA at zero-shot
+    for method in ("dual encoder", "locked text"):
+        assert score[method, full]["zero-shot"] >= 0.95 > score["cca", full]["zero-shot"]
