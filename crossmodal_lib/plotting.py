@@ -5,6 +5,7 @@
   captions as text, since matplotlib's default fonts have no CJK glyphs).
 * :func:`plot_timeline` -- the Part 1 history figure, drawn from :func:`~crossmodal_lib.data.load_milestones`.
 * :func:`plot_history` -- per-epoch curves returned by :func:`~crossmodal_lib.training.train`.
+* :func:`plot_curves` -- means with standard-error bars against a size, one line per method (Part 7.3).
 * :func:`show_spectrograms` -- log-mel spectrograms, low frequencies at the bottom (Part 5.2).
 * :func:`motion_trail` -- a clip as one picture, early frames faint and the last one dark (Part 5.3).
 * :func:`audio_players` -- a row of labelled audio players that also work on the static website.
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["OKABE_ITO", "audio_players", "block_diagram", "motion_trail", "plot_history", "plot_timeline", "scatter_images", "show_images",
+__all__ = ["OKABE_ITO", "audio_players", "block_diagram", "motion_trail", "plot_curves", "plot_history", "plot_timeline", "scatter_images", "show_images",
            "show_spectrograms", "use_book_style"]
 
 #: Okabe & Ito's palette, distinguishable with the common forms of colour blindness.
@@ -149,6 +150,30 @@ def plot_history(history: Mapping[str, Sequence[float]], *, ax: plt.Axes | None 
     ax.legend(frameon=False)
     if title:
         ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def plot_curves(summary: Mapping[str, Mapping[float, tuple[float, float]]], *, ax: plt.Axes | None = None,
+                xlabel: str = "", ylabel: str = "", logx: bool = True) -> Figure:
+    """``summary`` = ``{method: {x: (mean, standard error)}}`` (as :func:`~crossmodal_lib.challenges.summarise`
+    returns it): one line per method, each point with a bar of one standard error either side."""
+    if not summary or not all(summary.values()):
+        raise ValueError("plot_curves needs at least one method with at least one point")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    markers = "osD^v"
+    for i, (method, points) in enumerate(summary.items()):
+        xs = sorted(points)
+        ax.errorbar(xs, [points[x][0] for x in xs], yerr=[points[x][1] for x in xs], marker=markers[i % len(markers)],
+                    capsize=3, label=method)
+    if logx:
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({x for points in summary.values() for x in points}))
+        ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.minorticks_off()
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(frameon=False)
     ax.figure.tight_layout()
     return ax.figure
 

@@ -183,3 +183,15 @@ def test_check_alpha_bar_right_and_wrong():
     assert "its standard deviation is the root" in exercises.check_alpha_bar(0.504, 0.496).message
     assert "two numbers" in exercises.check_alpha_bar("x", 1).message
     assert not exercises.check_alpha_bar(0.504, 0.1)
+
+
+def test_check_standard_error_right_and_wrong():
+    import statistics
+    # by hand for (0.54, 0.40, 0.61): mean 0.5167, squared deviations sum 0.02287, s = 0.10693, s / sqrt(3) = 0.06173
+    assert exercises.check_standard_error(lambda v: statistics.stdev(v) / len(v) ** 0.5)
+    assert "0.0617" in exercises.check_standard_error(lambda v: statistics.stdev(v) / len(v) ** 0.5).message
+    assert "n - 1" in exercises.check_standard_error(lambda v: statistics.pstdev(v) / len(v) ** 0.5).message
+    assert "not by n" in exercises.check_standard_error(lambda v: statistics.stdev(v) / len(v)).message
+    assert "one seed's score" in exercises.check_standard_error(statistics.stdev).message
+    assert "raised ZeroDivisionError" in exercises.check_standard_error(lambda v: 1 / 0).message
+    assert not exercises.check_standard_error(lambda v: 0.5)

@@ -65,3 +65,20 @@ def test_arrows_leave_a_box_at_its_edge():
     assert _edge_point(box, (1.0, -5.0)) == pytest.approx((1.0, 0.0))   # straight down
     assert _edge_point(box, (3.0, 2.5)) == pytest.approx((1.5, 1.0))    # up and right: leaves through the top
     assert _edge_point(box, (1.0, 0.5)) == (1.0, 0.5)
+
+
+def test_plot_curves_draws_means_and_one_standard_error_bars():
+    summary = {"a": {50: (0.7, 0.05), 20: (0.5, 0.1)}, "b": {20: (0.6, 0.0), 50: (0.9, 0.02)}}
+    fig = plotting.plot_curves(summary, ylabel="accuracy")
+    ax = fig.axes[0]
+    lines = [c for c in ax.containers]
+    assert len(lines) == 2
+    x, y = lines[0].lines[0].get_data()
+    assert list(x) == [20, 50] and list(y) == [0.5, 0.7]                  # sorted by size
+    (bars,) = lines[0].lines[2]
+    segments = bars.get_segments()
+    assert [tuple(seg[:, 1].round(6)) for seg in segments] == [(0.4, 0.6), (0.65, 0.75)]
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one method"):
+        plotting.plot_curves({"a": {}})

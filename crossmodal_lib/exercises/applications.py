@@ -297,3 +297,30 @@ def check_alpha_bar(abar: object, noise_std: object) -> Feedback:
     if abs(s - math.sqrt(1 - want)) > 1e-6:
         return Feedback(False, "abar_3 is right; the noise in x_3 = sqrt(abar_3) x_0 + sqrt(1 - abar_3) eps has std sqrt(1 - abar_3).")
     return Feedback(True, f"abar_3 = {want:.3f}: about half the signal's variance is left, and the noise has std {math.sqrt(1 - want):.3f}.")
+
+
+def check_standard_error(fn: Callable[[list[float]], object]) -> Feedback:
+    """Part 7.3: ``fn(values) -> float``, the standard error of the mean of a list of scores, one
+    per seed (eq-sem). Recognises the population standard deviation (``n`` instead of ``n - 1``),
+    dividing by ``n`` instead of its root, and returning the standard deviation itself."""
+    values = [0.54, 0.40, 0.61]                                  # three seeds' accuracies
+    n, mean = len(values), sum(values) / len(values)
+    ss = sum((v - mean) ** 2 for v in values)
+    out, error = _call(fn, values)
+    if out is None or out.numel() != 1:
+        return Feedback(False, error or "return one number, the standard error")
+    got, want = out.item(), math.sqrt(ss / (n - 1) / n)
+    wrong = {math.sqrt(ss / n / n): "that uses the population standard deviation (divide by n); with a few seeds the "
+                                    "sample standard deviation, which divides by n - 1, is the unbiased variance estimate.",
+             math.sqrt(ss / (n - 1)) / n: "divide the standard deviation by sqrt(n), not by n: variances of independent "
+                                          "runs add, so the mean's variance is s^2 / n.",
+             math.sqrt(ss / (n - 1)): "that is the standard deviation of one seed's score; the mean of n seeds varies "
+                                      "sqrt(n) times less."}
+    if abs(got - want) < 1e-5:
+        return Feedback(True, f"s / sqrt(n) = {want:.4f}. With n = 3 a 95 % interval is about 4.3 of these wide on "
+                              "each side (Student's t with 2 degrees of freedom), not 2.")
+    for value, message in wrong.items():
+        if abs(got - value) < 1e-5:
+            return Feedback(False, message)
+    return Feedback(False, f"for {values} expected {want:.4f}, got {got:.4f}: the sample standard deviation "
+                           "(n - 1 in the denominator) over the square root of n.")
