@@ -28,6 +28,7 @@ One module per idea, each naming the book section it implements:
 ``decoding``       beam search for any caption decoder (Parts 3.3b, 7.1)
 ``diffusion``      noise schedules, DDPM and DDIM sampling, classifier-free guidance (Part 7.2)
 ``challenges``     the challenges measured: shared spaces from scarce paired data (Part 7.3)
+``unpaired``       the multimodal VAE on a few pairs plus unpaired inputs and captions
 ``tools``          optional heavy dependencies, imported inside functions (Keras: Part 4)
 ``metrics``        accuracy, Recall@K, median rank
 ``training``       seed, device, the training loop and step, checkpoints
@@ -40,7 +41,7 @@ One module per idea, each naming the book section it implements:
 
 from . import (
     attention, captions, cca, challenges, config, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
-    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, speech, text, training, vae, video,
+    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, speech, text, training, unpaired, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
 from .text import Vocabulary, tokenize
@@ -53,5 +54,5 @@ __all__ = [
     "PairedDataset", "Vocabulary", "attention", "captions", "cca", "challenges", "config", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
     "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "glue", "history", "likelihoods",
     "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "save_checkpoint",
-    "set_seed", "speech", "text", "tokenize", "train", "training", "vae", "video",
+    "set_seed", "speech", "text", "tokenize", "train", "training", "unpaired", "vae", "video",
 ]

@@ -1,6 +1,7 @@
 """The challenges of Part 7.3, measured: how a shared space degrades when paired data are scarce.
 
-* :func:`paired_subset` -- ``k`` training pairs, as balanced over the classes as ``k`` allows.
+* :func:`paired_subset` -- ``k`` training pairs, as balanced over the classes as ``k`` allows;
+  :func:`split_pairs` -- those pairs and all the others (unpaired data, :mod:`crossmodal_lib.unpaired`).
 * :func:`fit_shared_space` -- one of three ways to learn a space from those pairs: linear CCA on
   pixels and bags of words (Part 3.1), the dual encoder trained from scratch (Part 3.1), or an
   image tower trained against the locked pretrained text tower of Part 6 (LiT).
@@ -31,9 +32,10 @@ from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset
 from .text import Vocabulary
 
-__all__ = ["METHODS", "CCASpace", "fit_shared_space", "paired_subset", "scarcity_curve", "summarise"]
+__all__ = ["METHODS", "CCASpace", "fit_shared_space", "paired_subset", "scarcity_curve", "split_pairs", "summarise"]
 
 Method = Literal["cca", "dual encoder", "locked text"]
+#: The three shared spaces of the scarcity curve, as :func:`fit_shared_space` names them.
 METHODS: tuple[str, ...] = ("cca", "dual encoder", "locked text")
 
 
@@ -41,6 +43,22 @@ def paired_subset(pairs: PairedDataset, k: int, seed: int) -> PairedDataset:
     """``k`` pairs drawn without replacement, ``k // C`` or one more per class (``C`` classes in
     ``pairs.labels``), the classes that get one more and the pairs chosen at random with ``seed``.
     ``k`` equal to ``len(pairs)`` returns all pairs (shuffled)."""
+    return pairs.subset(_subset_positions(pairs, k, seed))
+
+
+def split_pairs(pairs: PairedDataset, k: int, seed: int) -> tuple[PairedDataset, PairedDataset]:
+    """(the ``k`` pairs of :func:`paired_subset` with the same seed, all the other pairs): the
+    second part serves as unpaired inputs and captions (:func:`crossmodal_lib.unpaired.unpaired_curve`). ``k < len(pairs)``."""
+    if k >= len(pairs):
+        raise ValueError(f"k must leave some pairs over: got k = {k} of {len(pairs)}")
+    chosen = _subset_positions(pairs, k, seed)
+    rest = torch.ones(len(pairs), dtype=torch.bool)
+    rest[chosen] = False
+    return pairs.subset(chosen), pairs.subset(torch.nonzero(rest).flatten())
+
+
+def _subset_positions(pairs: PairedDataset, k: int, seed: int) -> torch.Tensor:
+    """Positions in ``pairs`` of :func:`paired_subset`'s ``k`` pairs, in a seeded random order."""
     classes = pairs.labels.unique()
     if not len(classes) <= k <= len(pairs):
         raise ValueError(f"k must lie in {len(classes)}..{len(pairs)} (at least one pair per class), got {k}")
@@ -54,7 +72,7 @@ def paired_subset(pairs: PairedDataset, k: int, seed: int) -> PairedDataset:
         chosen = torch.randperm(len(pairs), generator=g)[:k]
     else:
         chosen = torch.cat([p[:q] for p, q in zip(pools, quota)])
-    return pairs.subset(chosen[torch.randperm(len(chosen), generator=g)])
+    return chosen[torch.randperm(len(chosen), generator=g)]
 
 
 class CCASpace:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crossmodal_lib import attention, data, diffusion, embedding, fusion, gan, minimal, speech, vae
+from crossmodal_lib import attention, data, diffusion, embedding, fusion, gan, minimal, speech, unpaired, vae
 from crossmodal_lib.tools import pretrained, train_distributed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ TRAINERS = {  # trainer -> (its config class, a minimal first positional argumen
     attention.train_captioner: attention.CaptionerConfig,
     speech.train_ctc_recognizer: speech.CTCConfig,
     diffusion.train_text_diffusion: diffusion.DiffusionConfig,
+    unpaired.train_unpaired_mvae: unpaired.UnpairedMVAEConfig,
 }
 
 
@@ -90,7 +91,8 @@ def test_a_misspelled_override_names_the_valid_fields(trainer):
     first = {fusion.train_classifier: (torch.nn.Linear(2, 2), (torch.zeros(4, 2),), torch.zeros(4, dtype=torch.int64)),
              gan.train_toy_gan: (torch.zeros(8, 2),),
              vae.train_vae: (torch.zeros(8, 1, 8, 8),),
-             minimal.train_minimal: (minimal.VAE(), (torch.zeros(8, 64),))}.get(trainer, (data.load_digit_pairs("test").subset(range(8)),))
+             minimal.train_minimal: (minimal.VAE(), (torch.zeros(8, 64),)),
+             unpaired.train_unpaired_mvae: (data.load_digit_pairs("test").subset(range(8)),) * 2}.get(trainer, (data.load_digit_pairs("test").subset(range(8)),))
     fields = [f.name for f in dataclasses.fields(config_cls)]
     with pytest.raises(TypeError, match=rf"{config_cls.__name__} has no field 'epoch'; valid fields: {', '.join(fields)}"):
         trainer(*first, epoch=1, progress=False)
