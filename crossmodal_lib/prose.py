@@ -9,7 +9,7 @@ printed instead, so a reader still sees every number the prose refers to.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 __all__ = ["glue"]
 
@@ -18,12 +18,15 @@ def glue(name: str, value: Real) -> None:
     """Glue the number ``value`` under ``name`` for the book's prose (myst-nb), or print it.
 
     Only finite real numbers are glued (a NaN in the text would be a silent wrong answer).
-    Nothing is returned, so a glue call at the end of a cell displays nothing.
+    NumPy and PyTorch scalars are glued as Python ``int`` or ``float`` (myst-nb formats the
+    value's text form, and ``np.float64(0.5)`` is not a number to it). Nothing is returned, so
+    a glue call at the end of a cell displays nothing.
     """
     if not isinstance(value, Real) or isinstance(value, bool):
         raise TypeError(f"glue {name!r}: expected a real number, got {type(value).__name__}")
     if not math.isfinite(value):
         raise ValueError(f"glue {name!r}: the value is {value}, not a finite number")
+    value = int(value) if isinstance(value, Integral) else float(value)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

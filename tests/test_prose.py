@@ -16,7 +16,10 @@ def test_glue_hands_the_value_to_myst_nb(monkeypatch, capsys):
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: calls.append((name, value, display)))
     assert glue("p6b_test_value", 0.25) is None  # nothing for a cell to display
     glue("p6b_numpy_value", np.float64(1.5))
-    assert calls == [("p6b_test_value", 0.25, False), ("p6b_numpy_value", 1.5, False)]
+    glue("p6b_numpy_int", np.int64(3))
+    assert calls == [("p6b_test_value", 0.25, False), ("p6b_numpy_value", 1.5, False), ("p6b_numpy_int", 3, False)]
+    # plain Python numbers: myst-nb formats the text form, and "np.float64(1.5)" is not a number to it
+    assert [type(value) for _, value, _ in calls] == [float, float, int]
     assert capsys.readouterr().out == ""
 
 
