@@ -1,4 +1,4 @@
-"""The challenges of Part 7.3, measured: how a shared space degrades when paired data are scarce.
+"""The challenges of Part 7.3, measured: scarce paired data (Part 7.3) and what a model costs (Part 7.3b).
 
 * :func:`paired_subset` -- ``k`` training pairs, as balanced over the classes as ``k`` allows;
   :func:`split_pairs` -- those pairs and all the others (unpaired data, :mod:`crossmodal_lib.unpaired`).
@@ -8,6 +8,11 @@
 * :func:`scarcity_curve` -- zero-shot accuracy and class R@1 (caption -> image) on the whole
   test split for every method, number of pairs and seed, as plain rows;
   :func:`summarise` turns them into means and standard errors over the seeds.
+* :func:`capacity_sweep` -- the dual encoder at several widths: parameters, training time and accuracy.
+* :func:`best_time`, :func:`attention_cost` and :func:`loglog_slope` -- wall-clock cost, and how
+  it grows with the sequence length.
+* :func:`quantize_linear_layers` and :func:`serialized_bytes` -- post-training dynamic int8
+  quantisation, and the size of a model on disk.
 
 Every method sees the same ``k`` pairs for a given seed. The vocabulary of CCA and of the dual
 encoder is built from *all* training captions: text on its own is not paired data, and a
@@ -16,9 +21,11 @@ vocabulary of 20 captions could not read the test captions at all.
 
 from __future__ import annotations
 
+import io
 import math
 import time
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -32,7 +39,8 @@ from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset
 from .text import Vocabulary
 
-__all__ = ["METHODS", "CCASpace", "fit_shared_space", "paired_subset", "scarcity_curve", "split_pairs", "summarise"]
+__all__ = ["METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "fit_shared_space", "loglog_slope",
+           "paired_subset", "quantize_linear_layers", "scarcity_curve", "serialized_bytes", "split_pairs", "summarise"]
 
 Method = Literal["cca", "dual encoder", "locked text"]
 #: The three shared spaces of the scarcity curve, as :func:`fit_shared_space` names them.
@@ -138,11 +146,109 @@ def scarcity_curve(train: PairedDataset, test: PairedDataset, prompts: Sequence[
     return rows
 
 
-def summarise(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, dict[int, tuple[float, float]]]:
-    """``{method: {pairs: (mean, standard error)}}`` of ``metric`` over the seeds; the standard
-    error is the sample standard deviation (``n - 1``) over ``sqrt(n)``, 0 for a single seed."""
-    groups: dict[str, dict[int, list[float]]] = {}
+def summarise(rows: Sequence[dict[str, Any]], metric: str, x: str = "pairs") -> dict[str, dict[float, tuple[float, float]]]:
+    """``{method: {x: (mean, standard error)}}`` of ``metric`` over the seeds (rows that share a
+    method and a value of ``x``); the standard error (eq-sem) is the sample standard deviation
+    (``n - 1``) over ``sqrt(n)``, 0 for a single seed."""
+    groups: dict[str, dict[float, list[float]]] = {}
     for row in rows:
-        groups.setdefault(row["method"], {}).setdefault(row["pairs"], []).append(float(row[metric]))
+        groups.setdefault(row["method"], {}).setdefault(row[x], []).append(float(row[metric]))
     return {m: {k: (float(np.mean(v)), float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
                 for k, v in sorted(by_k.items())} for m, by_k in groups.items()}
+
+
+def capacity_sweep(train: PairedDataset, test: PairedDataset, prompts: Sequence[Sequence[str]], widths: Iterable[float],
+                   seeds: Iterable[int], *, epochs: int = 10, device: torch.device | str | None = None,
+                   progress: bool = True) -> list[dict[str, Any]]:
+    """The dual encoder ``width`` times as wide as the default: ``hidden`` = 128 w (the width of both
+    towers' outputs) and convolution channels (32 w, 64 w); the text tower's GRU keeps its size.
+    Trained on all of
+    ``train`` for ``epochs``. One row per (width, seed): ``{"method": "dual encoder", "width",
+    "seed", "parameters", "seconds", "zero-shot", "class R@1"}``, scored as in :func:`scarcity_curve`."""
+    from tqdm.auto import tqdm
+
+    jobs = [(w, s) for w in widths for s in seeds]
+    rows = []
+    for width, seed in tqdm(jobs, desc="capacity sweep", disable=not progress):
+        if width <= 0:
+            raise ValueError(f"widths must be positive, got {width}")
+        options = {"channels": (max(1, round(32 * width)), max(1, round(64 * width)))}
+        model = train_dual_encoder(train, seed=seed, device=device, progress=False, epochs=epochs,
+                                   hidden=max(1, round(128 * width)), encoder_options=options)
+        sim = model.encode_texts(test.captions) @ model.encode_inputs(test.inputs).T
+        rows.append({"method": "dual encoder", "width": width, "seed": seed, "seconds": model.train_seconds,
+                     "parameters": sum(p.numel() for p in model.parameters()),
+                     "zero-shot": zero_shot_accuracy(model, test.inputs, test.labels, prompts),
+                     "class R@1": retrieval_report(sim, test.labels, test.labels, ks=(1,))["class R@1"]})
+    return rows
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """The fastest of ``repeats`` timed calls of ``fn`` (after one untimed warm-up call), in seconds.
+    The minimum is the least noisy estimate of what the work itself costs: other programs only
+    ever add time."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@torch.no_grad()
+def attention_cost(lengths: Iterable[int], heads: int = 4, head_dim: int = 32, repeats: int = 5) -> list[dict[str, float]]:
+    """Wall time of self-attention over one sequence of each length ``L`` (queries, keys and values
+    ``[1, heads, L, head_dim]``), by the book's :func:`~crossmodal_lib.attention.scaled_dot_product_attention`
+    and by PyTorch's fused kernel, beside a linear layer on the same ``L`` tokens (``[1, L, heads *
+    head_dim]``). Rows ``{"length", "book attention", "torch attention", "linear layer"}`` in seconds."""
+    from .attention import scaled_dot_product_attention
+
+    generator, rows = torch.Generator().manual_seed(0), []
+    width = heads * head_dim
+    layer = torch.nn.Linear(width, width)
+    for length in lengths:
+        q, k, v = torch.randn(3, 1, heads, length, head_dim, generator=generator)
+        tokens = torch.randn(1, length, width, generator=generator)
+        rows.append({"length": length,
+                     "book attention": best_time(lambda: scaled_dot_product_attention(q, k, v), repeats),
+                     "torch attention": best_time(lambda: F.scaled_dot_product_attention(q, k, v), repeats),
+                     "linear layer": best_time(lambda: layer(tokens), repeats)})
+    return rows
+
+
+def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """The least-squares slope of log y against log x: ``p`` when y grows like ``x ** p``."""
+    if len(xs) != len(ys) or len(xs) < 2:
+        raise ValueError(f"need two or more (x, y) points of equal count, got {len(xs)} and {len(ys)}")
+    if min(xs) <= 0 or min(ys) <= 0:
+        raise ValueError("log-log slopes need positive x and y")
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose ``nn.Linear`` layers hold int8 weights (one scale per tensor) and
+    quantise their inputs on the fly, batch by batch: PyTorch's post-training *dynamic*
+    quantisation, for CPU inference. Everything else (embeddings, layer norms) stays float32;
+    ``model`` itself is unchanged. PyTorch marks ``torch.ao.quantization`` as deprecated in favour
+    of the ``torchao`` package (its deprecation warnings are silenced here); a release without it
+    raises an ``ImportError`` that says so."""
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as error:  # pragma: no cover - depends on the installed PyTorch
+        raise ImportError("this PyTorch has no torch.ao.quantization.quantize_dynamic; install torch<=2.14 "
+                          "or port to torchao's quantize_ API (pip install torchao)") from error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def serialized_bytes(model: torch.nn.Module) -> int:
+    """Bytes of ``torch.save(model.state_dict())``: the model's size on disk, quantised weights
+    included (safetensors, the book's checkpoint format, stores plain tensors only)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()

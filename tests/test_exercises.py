@@ -195,3 +195,19 @@ def test_check_standard_error_right_and_wrong():
     assert "one seed's score" in exercises.check_standard_error(statistics.stdev).message
     assert "raised ZeroDivisionError" in exercises.check_standard_error(lambda v: 1 / 0).message
     assert not exercises.check_standard_error(lambda v: 0.5)
+
+
+def test_check_int8_quantization_right_and_wrong():
+    def right(w):
+        scale = w.abs().max() / 127
+        return torch.round(w / scale).to(torch.int8), scale
+
+    assert exercises.check_int8_quantization(right)
+    # by hand: max|w| = 1.27, scale 0.01; 0.004 -> 0 and -0.049 -> -5 give the largest errors, 0.004 and 0.001
+    assert "0.00400, within scale / 2 = 0.00500" in exercises.check_int8_quantization(right).message
+    assert "outside int8" in exercises.check_int8_quantization(lambda w: (torch.round(w / (w.abs().max() / 128)), w.abs().max() / 128)).message
+    assert "asymmetric" in exercises.check_int8_quantization(lambda w: (torch.round(w / (w.abs().max() / 255)), w.abs().max() / 255)).message
+    assert "truncates" in exercises.check_int8_quantization(lambda w: (torch.trunc(w / (w.abs().max() / 127)), w.abs().max() / 127)).message
+    assert "integers" in exercises.check_int8_quantization(lambda w: (w / (w.abs().max() / 127), w.abs().max() / 127)).message
+    assert "shape" in exercises.check_int8_quantization(lambda w: (torch.zeros(3), 0.01)).message
+    assert "return (q, scale)" in exercises.check_int8_quantization(lambda w: 1 / 0).message

@@ -63,3 +63,22 @@ def test_locked_text_tuning_reaches_part6s_targets_and_beats_the_scratch_tower_o
     assert sum(lit_para) / len(lit_para) > sum(scratch_para) / len(scratch_para)
     out = lit.encode_texts(["a seven"])
     assert out.shape == (1, pretrained.TEXT_DIM) and abs(out.norm().item() - 1) < 1e-5
+
+
+def test_int8_minilm_keeps_zero_shot_accuracy_and_is_smaller():
+    """Part 7.3b: dynamic int8 quantisation of the packaged text tower."""
+    from types import SimpleNamespace
+
+    from crossmodal_lib import challenges, pipeline
+
+    train, test = cm.load_digit_pairs("train"), cm.load_digit_pairs("test")
+    st = pretrained.load_sentence_transformer()
+    int8 = challenges.quantize_linear_layers(st)
+    assert challenges.serialized_bytes(int8) < 0.7 * challenges.serialized_bytes(st)
+    lit = pretrained.train_locked_text(train, seed=0, progress=False)
+    scores = []
+    for model in (st, int8):
+        towers = SimpleNamespace(encode_inputs=lit.encode_inputs, encode_texts=lambda t, m=model: m.encode(
+            list(t), convert_to_tensor=True, normalize_embeddings=True).cpu())
+        scores.append(metrics.zero_shot_accuracy(towers, test.inputs, test.labels, pipeline.class_prompts(train)))
+    assert scores[0] >= 0.95 and abs(scores[1] - scores[0]) < 0.02

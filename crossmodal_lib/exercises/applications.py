@@ -324,3 +324,36 @@ def check_standard_error(fn: Callable[[list[float]], object]) -> Feedback:
             return Feedback(False, message)
     return Feedback(False, f"for {values} expected {want:.4f}, got {got:.4f}: the sample standard deviation "
                            "(n - 1 in the denominator) over the square root of n.")
+
+
+def check_int8_quantization(fn: Callable[[torch.Tensor], object]) -> Feedback:
+    """Part 7.3b: ``fn(w) -> (q, scale)``, symmetric per-tensor int8 quantisation of a float tensor:
+    ``scale = max|w| / 127``, ``q = round(w / scale)`` as integers in [-127, 127], so that
+    ``q * scale`` is within ``scale / 2`` of ``w`` (eq-int8). Recognises 128 or 255 levels in the
+    scale, truncation instead of rounding, and values outside the int8 range."""
+    w = torch.tensor([[0.31, -1.27, 0.004], [0.5, 0.9, -0.049]])
+    try:
+        q, scale = fn(w.clone())  # type: ignore[misc]
+        q, scale = torch.as_tensor(q), float(scale)
+    except Exception as exc:  # noqa: BLE001 -- the student's code may raise anything
+        return Feedback(False, f"return (q, scale): an integer tensor shaped like w and one number ({type(exc).__name__}: {exc})")
+    want = w.abs().max().item() / 127
+    if q.shape != w.shape:
+        return Feedback(False, f"q must have w's shape {tuple(w.shape)}, got {tuple(q.shape)}")
+    for levels, why in ((128, "128, which sends the largest positive weight to 128, outside int8's -128..127; a "
+                               "symmetric scheme uses -127..127"), (255, "255: that spreads the range over 256 levels as an "
+                                                                "asymmetric (zero-point) scheme would; symmetric int8 uses max|w| / 127")):
+        if abs(scale - w.abs().max().item() / levels) < 1e-9:
+            return Feedback(False, f"the scale divides max|w| by {why}.")
+    if abs(scale - want) > 1e-7:
+        return Feedback(False, f"the scale should be max|w| / 127 = {want:.6f}, got {scale:.6f}")
+    if q.is_floating_point() and not torch.equal(q, q.round()):
+        return Feedback(False, "q must hold integers: round w / scale.")
+    if q.abs().max() > 127:
+        return Feedback(False, "q leaves the range -127..127.")
+    if torch.equal(q.long(), torch.trunc(w / want).long()) and not torch.equal(q.long(), torch.round(w / want).long()):
+        return Feedback(False, "that truncates w / scale towards zero; rounding to the nearest integer halves the worst error.")
+    if not torch.equal(q.long(), torch.round(w / want).long()):
+        return Feedback(False, "q should be round(w / scale).")
+    error = (q.float() * scale - w).abs().max().item()
+    return Feedback(True, f"The largest reconstruction error is {error:.5f}, within scale / 2 = {want / 2:.5f}.")
