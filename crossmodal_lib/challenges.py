@@ -252,3 +252,61 @@ def serialized_bytes(model: torch.nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.tell()
+
+
+# ---------------------------------------------------------------- generalisation (Part 7.3c) ----
+#: The (digit, thickness, slant) combinations held out of training in Part 7.3c: for each digit d
+#: the three cells ((d + j) mod 3, j), j = 0, 1, 2, one of each thickness and of each slant, so
+#: that every level still occurs in training *with the same digit*; plus every thick,
+#: right-slanted 7. 31 of the 90 combinations.
+HELD_OUT: tuple[tuple[int, int, int], ...] = tuple((d, (d + j) % 3, j) for d in range(10) for j in range(3)) + ((7, 2, 2),)
+
+
+def combination_labels(pairs: PairedDataset) -> torch.Tensor:
+    """``[N]`` int64: 9 * digit + 3 * thickness + slant, one of 90 (digit, thickness, slant) combinations."""
+    return pairs.labels * 9 + pairs.attributes["thickness"] * 3 + pairs.attributes["slant"]
+
+
+def combination_mask(pairs: PairedDataset, combos: Iterable[tuple[int, int, int]]) -> torch.Tensor:
+    """``[N]`` bool: True where a pair's (digit, thickness, slant) is one of ``combos``."""
+    wanted = torch.tensor([9 * d + 3 * t + s for d, t, s in combos], dtype=torch.int64)
+    return torch.isin(combination_labels(pairs), wanted)
+
+
+def combination_prompts(per_combination: int = 4, seed: int = 0) -> list[list[str]]:
+    """``per_combination`` English captions for each of the 90 combinations, in the order of
+    :func:`combination_labels`, drawn like the dataset's captions."""
+    from .captions import describe
+
+    rng = np.random.default_rng(seed)
+    return [[describe(d, t, s, "en", rng) for _ in range(per_combination)]
+            for d in range(10) for t in range(3) for s in range(3)]
+
+
+def compositional_gap(train: PairedDataset, test: PairedDataset, seeds: Iterable[int],
+                      combos: Sequence[tuple[int, int, int]] = HELD_OUT, *, epochs: int = 25,
+                      device: torch.device | str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Dual encoders trained on ``train`` without the pairs of ``combos`` ("held out") and on all of
+    it ("all combinations"), with the same seed. Each classifies every test image among the 90
+    combinations (:func:`combination_prompts`); one row per (method, seed) with the accuracy on
+    test images of the held-out combinations (``"novel"``) and of the others (``"seen"``), for the
+    whole combination and for the digit alone (``"novel digit"``, ``"seen digit"``)."""
+    from tqdm.auto import tqdm
+
+    from .metrics import zero_shot_classify
+
+    novel = combination_mask(test, combos)
+    if not novel.any() or novel.all():
+        raise ValueError("the held-out combinations must cover some test images, but not all")
+    kept = train.subset(torch.nonzero(~combination_mask(train, combos)).flatten())
+    prompts, truth = combination_prompts(), combination_labels(test)
+    rows = []
+    for seed, (method, pairs) in tqdm([(s, m) for s in seeds for m in (("held out", kept), ("all combinations", train))],
+                                      desc="compositional gap", disable=not progress):
+        model = train_dual_encoder(pairs, seed=seed, device=device, progress=False, epochs=epochs)
+        guess = zero_shot_classify(model.encode_inputs(test.inputs), [model.encode_texts(p) for p in prompts]).argmax(1)
+        right, digit = guess == truth, guess // 9 == truth // 9
+        rows.append({"method": method, "seed": seed, "seconds": model.train_seconds,
+                     "novel": right[novel].float().mean().item(), "seen": right[~novel].float().mean().item(),
+                     "novel digit": digit[novel].float().mean().item(), "seen digit": digit[~novel].float().mean().item()})
+    return rows

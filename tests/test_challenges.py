@@ -135,3 +135,41 @@ def test_part73b_claims_on_seed_0(splits):
                                                               (0,), epochs=10, progress=False)}
     assert rows[1]["zero-shot"] - rows[0.25]["zero-shot"] > 0.05
     assert rows[4]["parameters"] > 8 * rows[1]["parameters"] and rows[4]["zero-shot"] - rows[1]["zero-shot"] < 0.05
+
+
+def test_combination_labels_masks_and_prompts_by_hand(splits):
+    _, test = splits
+    labels = challenges.combination_labels(test)
+    i = 0
+    d, t, s = int(test.labels[i]), int(test.attributes["thickness"][i]), int(test.attributes["slant"][i])
+    assert int(labels[i]) == 9 * d + 3 * t + s and labels.min() >= 0 and labels.max() < 90
+    mask = challenges.combination_mask(test, [(d, t, s)])
+    assert mask[i] and int(mask.sum()) == int((labels == labels[i]).sum())
+    assert (7, 2, 2) in challenges.HELD_OUT and len(set(challenges.HELD_OUT)) == 31
+    for digit in range(10):     # each digit keeps every thickness and every slant level in training
+        kept = {(t, s) for t in range(3) for s in range(3)} - {(t, s) for d, t, s in challenges.HELD_OUT if d == digit}
+        assert {t for t, _ in kept} == {0, 1, 2} and {s for _, s in kept} == {0, 1, 2}
+    prompts = challenges.combination_prompts(per_combination=2)
+    assert len(prompts) == 90 and all(len(p) == 2 for p in prompts)
+    parsed = cm.captions.parse_caption(prompts[9 * 7 + 3 * 2 + 2][0])
+    assert (parsed.digit, parsed.thickness, parsed.slant) == (7, 2, 2)          # index order: digit, thickness, slant
+
+
+def test_compositional_gap_rows_and_checks(splits):
+    train, test = splits
+    with pytest.raises(ValueError, match="cover some test images"):
+        challenges.compositional_gap(train, test, (0,), combos=[(d, t, s) for d in range(10) for t in range(3) for s in range(3)],
+                                     progress=False)
+    rows = challenges.compositional_gap(train.subset(range(400)), test, (0,), epochs=1, progress=False)
+    assert [r["method"] for r in rows] == ["held out", "all combinations"]
+    assert all(0 <= r[k] <= 1 for r in rows for k in ("novel", "seen", "novel digit", "seen digit"))
+    assert all(r["novel digit"] >= r["novel"] for r in rows)        # a right combination has the right digit
+
+
+def test_part73c_claims_on_seed_0(splits):
+    """Part 7.3c states these on three seeds; here seed 0 alone, with wider margins."""
+    train, test = splits
+    held, control = challenges.compositional_gap(train, test, (0,), progress=False)
+    assert abs(held["novel"] - held["seen"]) < 0.08             # as good on new combinations as on known ones
+    assert min(held["novel digit"], control["novel digit"]) > 0.9
+    assert held["novel"] > 0.5                                   # chance is 1/90

@@ -211,3 +211,11 @@ def test_check_int8_quantization_right_and_wrong():
     assert "integers" in exercises.check_int8_quantization(lambda w: (w / (w.abs().max() / 127), w.abs().max() / 127)).message
     assert "shape" in exercises.check_int8_quantization(lambda w: (torch.zeros(3), 0.01)).message
     assert "return (q, scale)" in exercises.check_int8_quantization(lambda w: 1 / 0).message
+
+
+def test_check_combination_chance_right_and_wrong():
+    assert exercises.check_combination_chance(1 / 9, 1 / 3)
+    assert "knows nothing" in exercises.check_combination_chance(1 / 90, 1 / 3).message
+    assert "multiply" in exercises.check_combination_chance(1 / 6, 1 / 3).message
+    assert "only the slant" in exercises.check_combination_chance(1 / 9, 1 / 9).message
+    assert "two probabilities" in exercises.check_combination_chance("a", 1).message

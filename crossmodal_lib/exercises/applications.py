@@ -357,3 +357,24 @@ def check_int8_quantization(fn: Callable[[torch.Tensor], object]) -> Feedback:
         return Feedback(False, "q should be round(w / scale).")
     error = (q.float() * scale - w).abs().max().item()
     return Feedback(True, f"The largest reconstruction error is {error:.5f}, within scale / 2 = {want / 2:.5f}.")
+
+
+def check_combination_chance(digit_known: object, digit_and_thickness_known: object) -> Feedback:
+    """Part 7.3c: expected 90-way accuracy (10 digits x 3 thicknesses x 3 slants) of a model that
+    names the digit right and guesses the other two uniformly (1/9), and one that also gets the
+    thickness right (1/3). Recognises 1/90, 1/6 (adding instead of multiplying) and 2/3."""
+    try:
+        a, b = float(digit_known), float(digit_and_thickness_known)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback(False, "give two probabilities: digit known, then digit and thickness known")
+    if abs(a - 1 / 90) < 1e-6:
+        return Feedback(False, "1/90 is the chance level of a model that knows nothing; this one knows the digit, "
+                               "so only the 9 (thickness, slant) cells remain.")
+    if abs(a - 1 / 6) < 1e-6 or abs(a - 2 / 3) < 1e-6:
+        return Feedback(False, "the two guesses are independent: multiply their chances (1/3 x 1/3), do not add them.")
+    if abs(a - 1 / 9) > 1e-6:
+        return Feedback(False, "with the digit known, thickness and slant are each right with probability 1/3.")
+    if abs(b - 1 / 3) > 1e-6:
+        return Feedback(False, "the first answer is right (1/9); with the thickness known too, only the slant is a guess.")
+    return Feedback(True, "1/9 and 1/3: ten and thirty times the 1/90 of a model that knows nothing, so a combination "
+                          "accuracy must be read against what the model already gets right.")
