@@ -27,7 +27,7 @@ One module per idea, each naming the book section it implements:
 ``attention``      attention, multi-head attention, Transformer blocks and text tower (Part 7.1)
 ``decoding``       beam search for any caption decoder (Parts 3.3b, 7.1)
 ``diffusion``      noise schedules, DDPM and DDIM sampling, classifier-free guidance (Part 7.2)
-``challenges``     the challenges measured: shared spaces from scarce paired data (Part 7.3)
+``challenges``     the challenges measured: scarce pairs, cost, new combinations (Parts 7.3-7.3c)
 ``unpaired``       the multimodal VAE on a few pairs plus unpaired inputs and captions
 ``tools``          optional heavy dependencies, imported inside functions (Keras: Part 4)
 ``metrics``        accuracy, Recall@K, median rank

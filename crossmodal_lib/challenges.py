@@ -1,4 +1,5 @@
-"""The challenges of Part 7.3, measured: scarce paired data (Part 7.3) and what a model costs (Part 7.3b).
+"""The challenges of Part 7, measured: scarce paired data (Part 7.3), what a model costs (Part 7.3b)
+and new combinations of known attributes (Part 7.3c).
 
 * :func:`paired_subset` -- ``k`` training pairs, as balanced over the classes as ``k`` allows;
   :func:`split_pairs` -- those pairs and all the others (unpaired data, :mod:`crossmodal_lib.unpaired`).
@@ -13,10 +14,14 @@
   it grows with the sequence length.
 * :func:`quantize_linear_layers` and :func:`serialized_bytes` -- post-training dynamic int8
   quantisation, and the size of a model on disk.
+* :data:`HELD_OUT`, :func:`combination_labels`, :func:`combination_mask`, :func:`combination_prompts`
+  and :func:`compositional_gap` -- held-out (digit, thickness, slant) combinations, scored
+  against a control trained on everything.
 
 Every method sees the same ``k`` pairs for a given seed. The vocabulary of CCA and of the dual
-encoder is built from *all* training captions: text on its own is not paired data, and a
-vocabulary of 20 captions could not read the test captions at all.
+encoder is built from *all* training captions, so that every test caption can be read (a
+vocabulary from the 20 captions of seed 0 would reject one test caption in five); a word absent
+from the ``k`` pairs is readable but carries no learned meaning.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset
 from .text import Vocabulary
 
-__all__ = ["METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "fit_shared_space", "loglog_slope",
+__all__ = ["HELD_OUT", "METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "combination_labels",
+           "combination_mask", "combination_prompts", "compositional_gap", "fit_shared_space", "loglog_slope",
            "paired_subset", "quantize_linear_layers", "scarcity_curve", "serialized_bytes", "split_pairs", "summarise"]
 
 Method = Literal["cca", "dual encoder", "locked text"]
