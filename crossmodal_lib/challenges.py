@@ -8,14 +8,14 @@ and new combinations of known attributes (Part 7.3c).
   image tower trained against the locked pretrained text tower of Part 6 (LiT).
 * :func:`scarcity_curve` -- zero-shot accuracy and class R@1 (caption -> image) on the whole
   test split for every method, number of pairs and seed, as plain rows;
-  :func:`summarise` turns them into means and standard errors over the seeds.
+  :func:`summarise` turns them into means and standard errors over the seeds (:func:`mean_sem`).
 * :func:`capacity_sweep` -- the dual encoder at several widths: parameters, training time and accuracy.
 * :func:`best_time`, :func:`attention_cost` and :func:`loglog_slope` -- wall-clock cost, and how
   it grows with the sequence length.
 * :func:`quantize_linear_layers` and :func:`serialized_bytes` -- post-training dynamic int8
   quantisation, and the size of a model on disk.
-* :data:`HELD_OUT`, :func:`combination_labels`, :func:`combination_mask`, :func:`combination_prompts`
-  and :func:`compositional_gap` -- held-out (digit, thickness, slant) combinations, scored
+* :data:`HELD_OUT`, :func:`combination_labels`, :func:`combination_mask`, :func:`combination_prompts`,
+  :func:`predict_combinations` and :func:`compositional_gap` -- held-out (digit, thickness, slant) combinations, scored
   against a control trained on everything.
 
 Every method sees the same ``k`` pairs for a given seed. The vocabulary of CCA and of the dual
@@ -45,7 +45,8 @@ from .pairs import PairedDataset
 from .text import Vocabulary
 
 __all__ = ["HELD_OUT", "METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "combination_labels",
-           "combination_mask", "combination_prompts", "compositional_gap", "fit_shared_space", "loglog_slope",
+           "combination_mask", "combination_prompts", "compositional_gap", "fit_shared_space", "loglog_slope", "mean_sem",
+           "predict_combinations",
            "paired_subset", "quantize_linear_layers", "scarcity_curve", "serialized_bytes", "split_pairs", "summarise"]
 
 Method = Literal["cca", "dual encoder", "locked text"]
@@ -145,11 +146,25 @@ def scarcity_curve(train: PairedDataset, test: PairedDataset, prompts: Sequence[
     rows = []
     for k, seed, method in tqdm(jobs, desc="paired-data curve", disable=not progress):
         model = fit_shared_space(method, paired_subset(train, k, seed), vocab, seed=seed, steps=steps, device=device)
-        sim = model.encode_texts(test.captions) @ model.encode_inputs(test.inputs).T
         rows.append({"method": method, "pairs": k, "seed": seed, "seconds": model.train_seconds,
-                     "zero-shot": zero_shot_accuracy(model, test.inputs, test.labels, prompts),
-                     "class R@1": retrieval_report(sim, test.labels, test.labels, ks=(1,))["class R@1"]})
+                     **_space_scores(model, test, prompts)})
     return rows
+
+
+def _space_scores(model: Any, test: PairedDataset, prompts: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Zero-shot accuracy with ``prompts`` and class R@1 of captions retrieving images, on all of ``test``."""
+    sim = model.encode_texts(test.captions) @ model.encode_inputs(test.inputs).T
+    return {"zero-shot": zero_shot_accuracy(model, test.inputs, test.labels, prompts),
+            "class R@1": retrieval_report(sim, test.labels, test.labels, ks=(1,))["class R@1"]}
+
+
+def mean_sem(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, standard error) of independent scores (eq-sem): the sample standard deviation
+    (``n - 1``) over ``sqrt(n)``; the standard error is 0 for a single score."""
+    if len(values) == 0:
+        raise ValueError("mean_sem needs at least one value")
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
 def summarise(rows: Sequence[dict[str, Any]], metric: str, x: str = "pairs") -> dict[str, dict[float, tuple[float, float]]]:
@@ -159,8 +174,7 @@ def summarise(rows: Sequence[dict[str, Any]], metric: str, x: str = "pairs") -> 
     groups: dict[str, dict[float, list[float]]] = {}
     for row in rows:
         groups.setdefault(row["method"], {}).setdefault(row[x], []).append(float(row[metric]))
-    return {m: {k: (float(np.mean(v)), float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
-                for k, v in sorted(by_k.items())} for m, by_k in groups.items()}
+    return {m: {k: mean_sem(v) for k, v in sorted(by_k.items())} for m, by_k in groups.items()}
 
 
 def capacity_sweep(train: PairedDataset, test: PairedDataset, prompts: Sequence[Sequence[str]], widths: Iterable[float],
@@ -181,11 +195,8 @@ def capacity_sweep(train: PairedDataset, test: PairedDataset, prompts: Sequence[
         options = {"channels": (max(1, round(32 * width)), max(1, round(64 * width)))}
         model = train_dual_encoder(train, seed=seed, device=device, progress=False, epochs=epochs,
                                    hidden=max(1, round(128 * width)), encoder_options=options)
-        sim = model.encode_texts(test.captions) @ model.encode_inputs(test.inputs).T
         rows.append({"method": "dual encoder", "width": width, "seed": seed, "seconds": model.train_seconds,
-                     "parameters": sum(p.numel() for p in model.parameters()),
-                     "zero-shot": zero_shot_accuracy(model, test.inputs, test.labels, prompts),
-                     "class R@1": retrieval_report(sim, test.labels, test.labels, ks=(1,))["class R@1"]})
+                     "parameters": sum(p.numel() for p in model.parameters()), **_space_scores(model, test, prompts)})
     return rows
 
 
@@ -289,6 +300,15 @@ def combination_prompts(per_combination: int = 4, seed: int = 0) -> list[list[st
             for d in range(10) for t in range(3) for s in range(3)]
 
 
+def predict_combinations(model: Any, inputs: torch.Tensor) -> torch.Tensor:
+    """``[N]`` int64: the combination (as in :func:`combination_labels`) whose prompts
+    (:func:`combination_prompts`) lie nearest each input in a two-tower ``model``'s space."""
+    from .metrics import zero_shot_classify
+
+    prompts = [model.encode_texts(p) for p in combination_prompts()]
+    return zero_shot_classify(model.encode_inputs(inputs), prompts).argmax(1)
+
+
 def compositional_gap(train: PairedDataset, test: PairedDataset, seeds: Iterable[int],
                       combos: Sequence[tuple[int, int, int]] = HELD_OUT, *, epochs: int = 25,
                       device: torch.device | str | None = None, progress: bool = True) -> list[dict[str, Any]]:
@@ -299,18 +319,16 @@ def compositional_gap(train: PairedDataset, test: PairedDataset, seeds: Iterable
     whole combination and for the digit alone (``"novel digit"``, ``"seen digit"``)."""
     from tqdm.auto import tqdm
 
-    from .metrics import zero_shot_classify
-
     novel = combination_mask(test, combos)
     if not novel.any() or novel.all():
         raise ValueError("the held-out combinations must cover some test images, but not all")
     kept = train.subset(torch.nonzero(~combination_mask(train, combos)).flatten())
-    prompts, truth = combination_prompts(), combination_labels(test)
+    truth = combination_labels(test)
     rows = []
     for seed, (method, pairs) in tqdm([(s, m) for s in seeds for m in (("held out", kept), ("all combinations", train))],
                                       desc="compositional gap", disable=not progress):
         model = train_dual_encoder(pairs, seed=seed, device=device, progress=False, epochs=epochs)
-        guess = zero_shot_classify(model.encode_inputs(test.inputs), [model.encode_texts(p) for p in prompts]).argmax(1)
+        guess = predict_combinations(model, test.inputs)
         right, digit = guess == truth, guess // 9 == truth // 9
         rows.append({"method": method, "seed": seed, "seconds": model.train_seconds,
                      "novel": right[novel].float().mean().item(), "seen": right[~novel].float().mean().item(),

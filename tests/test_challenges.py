@@ -173,3 +173,29 @@ def test_part73c_claims_on_seed_0(splits):
     assert abs(held["novel"] - held["seen"]) < 0.08             # as good on new combinations as on known ones
     assert min(held["novel digit"], control["novel digit"]) > 0.9
     assert held["novel"] > 0.5                                   # chance is 1/90
+
+
+def test_mean_sem_by_hand_and_on_empty_input():
+    mean, sem = challenges.mean_sem([0.5, 0.7, 0.9])
+    assert mean == pytest.approx(0.7) and sem == pytest.approx(0.2 / math.sqrt(3))
+    assert challenges.mean_sem([0.4]) == (pytest.approx(0.4), 0.0)
+    with pytest.raises(ValueError, match="at least one value"):
+        challenges.mean_sem([])
+
+
+def test_predict_combinations_names_the_combination_of_its_own_prompts():
+    """A two-tower model whose image encoder returns the embedding of a chosen combination's prompts
+    must get that combination back."""
+    prompts = challenges.combination_prompts()
+    emb = {t: torch.nn.functional.normalize(torch.randn(16, generator=torch.Generator().manual_seed(i)), dim=0)
+           for i, t in enumerate({t for p in prompts for t in p})}
+    chosen = torch.tensor([0, 37, 89])
+
+    class Towers:
+        def encode_texts(self, texts):
+            return torch.stack([emb[t] for t in texts])
+
+        def encode_inputs(self, inputs):
+            return torch.nn.functional.normalize(torch.stack([self.encode_texts(prompts[int(c)]).mean(0) for c in inputs]), dim=1)
+
+    assert challenges.predict_combinations(Towers(), chosen).tolist() == [0, 37, 89]
