@@ -1,10 +1,10 @@
 """Learning from unpaired data: the multimodal VAE trained on a few pairs plus images and captions
-that come without their partners (the remedy for scarce pairs that Part 7.3 names).
+that come without their partners (Part 7.3d: the remedy for the scarce pairs of Part 7.3).
 
 Wu & Goodman's MVAE handles a missing modality by design: its posterior for whatever is given
 is the product of the prior and the experts of the modalities present (eq-mvae-posterior), so an
-image alone has a bound, ELBO(x), and a caption alone has one, ELBO(t) (the unimodal rows of
-eq-mvae-bounds, each explaining its own modality only):
+image alone has a bound, ELBO(x), and a caption alone has one, ELBO(t) (eq-unimodal-elbo; the
+objective on pairs plus unpaired data is eq-semi-mvae):
 
 * :func:`unimodal_elbo` -- the bound of a batch of inputs *or* of captions, on its own modality.
 * :class:`MixedBatches` -- ``steps`` batches, each of pairs and (optionally) of unpaired inputs
@@ -41,7 +41,7 @@ def unimodal_elbo(model: MultimodalVAE, x: torch.Tensor | None = None, ids: torc
                   beta: float = 1.0, text_weight: float = 1.0) -> torch.Tensor:
     """ELBO(x) or ELBO(t), ``[N]``: z ~ q(z | the one modality given) = p(z) q(z|x) (or q(z|t))
     normalised, the log-likelihood of that modality alone, minus ``beta`` times the KL to the prior
-    (eq-mvae-bounds, without the cross terms). Give exactly one of inputs ``x [N, ...]`` and caption ids ``[N, T]``;
+    (eq-unimodal-elbo). Give exactly one of inputs ``x [N, ...]`` and caption ids ``[N, T]``;
     ``text_weight`` multiplies log p(t|z) as in training the MVAE."""
     if (x is None) == (ids is None):
         raise ValueError("give exactly one modality: inputs x or caption ids")
@@ -88,17 +88,17 @@ class MixedBatches:
 
 @dataclass(frozen=True)
 class UnpairedMVAEConfig:
-    """Hyperparameters of :func:`train_unpaired_mvae`; the model's are Part 3.3b's defaults."""
+    """Hyperparameters of :func:`train_unpaired_mvae` (Part 7.3d); the model's are Part 3.3b's defaults."""
 
     latent_dim: int = 32              # dimension of z
     hidden: int = 256                 # width of the encoders' and the input decoder's hidden layers
     text_weight: float = 100.0        # multiplies log p(t|z) in training, as in Part 3.3b
     beta: float = 1.0                 # weight of the KL terms (1 = the ELBO)
     unpaired_weight: float = 1.0      # weight of the unpaired bounds; 0 = pairs alone (same batches, same vocabulary)
-    epochs: int = 8                   # reporting periods; training runs epochs x steps_per_epoch steps
-    steps_per_epoch: int = 50         # optimiser steps per reporting period
+    epochs: int = 4                   # reporting periods; training runs epochs x steps_per_epoch steps
+    steps_per_epoch: int = 50         # optimiser steps per reporting period (200 steps: the benefit shows, 150 not yet)
     batch_size: int = 64              # pairs per step (at most all of them), and as many of each unpaired kind
-    lr: float = 2e-3                  # Adam learning rate
+    lr: float = 4e-3                  # Adam learning rate (twice Part 3.3b's, for the short budget)
 
 
 def train_unpaired_mvae(pairs: PairedDataset, unpaired: PairedDataset, config: UnpairedMVAEConfig | None = None,

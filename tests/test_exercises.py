@@ -219,3 +219,14 @@ def test_check_combination_chance_right_and_wrong():
     assert "multiply" in exercises.check_combination_chance(1 / 6, 1 / 3).message
     assert "only the slant" in exercises.check_combination_chance(1 / 9, 1 / 9).message
     assert "two probabilities" in exercises.check_combination_chance("a", 1).message
+
+
+def test_check_unpaired_coincidences_right_and_wrong():
+    per_batch = 64 * 64 / 1237                                     # 3.31: 64 captions x 64/1237 each
+    assert exercises.check_unpaired_coincidences(per_batch, 200 * per_batch)
+    assert "add" in exercises.check_unpaired_coincidences(64 / 1237, 200 * 64 / 1237).message
+    assert "1/N" in exercises.check_unpaired_coincidences(1 / 1237, 200 / 1237).message
+    assert "200 independent batches" in exercises.check_unpaired_coincidences(per_batch, per_batch).message
+    assert "two numbers" in exercises.check_unpaired_coincidences(None, 1).message
+    # another setting: 10 of 100 unpaired pairs per batch, 3 steps -> 1 per batch, 3 per run
+    assert exercises.check_unpaired_coincidences(1.0, 3.0, unpaired=100, batch=10, steps=3)

@@ -1,4 +1,4 @@
-"""Part 7.3b: the multimodal VAE on a few pairs plus unpaired images and captions (crossmodal_lib.unpaired)."""
+"""Part 7.3d: the multimodal VAE on a few pairs plus unpaired images and captions (crossmodal_lib.unpaired)."""
 
 import pytest
 import torch
@@ -81,14 +81,14 @@ def test_both_arms_share_pairs_and_vocabulary_and_differ_in_the_objective(splits
     assert again.history["loss"] == alone.history["loss"]          # reproducible on a seed
 
 
-def test_unpaired_data_raise_coherence_at_50_pairs_on_seed_0(splits):
-    """With the default budget (400 steps), 50 pairs plus the other 1,387 images and captions
-    unpaired beat the 50 pairs alone in both directions (seed 0: caption -> image 0.40 -> 0.53,
-    image -> caption 0.62 -> 0.68 when this test was written)."""
+def test_unpaired_data_raise_coherence_at_200_pairs_on_seed_0(splits):
+    """With the default budget (200 steps), 200 pairs plus the other 1,237 images and captions
+    unpaired beat the 200 pairs alone in both directions, as Part 7.3d claims (seed 0: caption ->
+    image 0.70 -> 0.77, image -> caption 0.70 -> 0.77 when this test was written)."""
     train, test = splits
     judge = cm.metrics.Judge(train.inputs, train.labels)
-    rows = unpaired.unpaired_curve(train, test, judge, (50,), (0,), progress=False)
+    rows = unpaired.unpaired_curve(train, test, judge, (200,), (0,), progress=False)
     score = {r["method"]: r for r in rows}
     for direction in ("caption -> image", "image -> caption"):
         assert score["pairs + unpaired"][direction] > score["pairs only"][direction] + 0.03, direction
-    assert score["pairs only"]["caption -> image"] > 0.2      # well above chance (0.1) even so
+    assert score["pairs only"]["caption -> image"] > 0.5      # well above chance (0.1) even so
