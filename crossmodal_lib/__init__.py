@@ -28,7 +28,9 @@ One module per idea, each naming the book section it implements:
 ``decoding``       beam search for any caption decoder (Parts 3.3b, 7.1)
 ``diffusion``      noise schedules, DDPM and DDIM sampling, classifier-free guidance (Part 7.2)
 ``challenges``     the challenges measured: scarce pairs, cost, new combinations (Parts 7.3-7.3c)
-``unpaired``       the multimodal VAE on a few pairs plus unpaired inputs and captions
+``unpaired``       the multimodal VAE on a few pairs plus unpaired inputs and captions (Part 7.3d)
+``robustness``     shifted test images and augmentation against them (Part 7.3e)
+``crosslingual``   queries in another language: image pivot, bilingual spaces (Part 7.3f)
 ``tools``          optional heavy dependencies, imported inside functions (Keras: Part 4)
 ``metrics``        accuracy, Recall@K, median rank
 ``training``       seed, device, the training loop and step, checkpoints
@@ -40,8 +42,8 @@ One module per idea, each naming the book section it implements:
 """
 
 from . import (
-    attention, captions, cca, challenges, config, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
-    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, speech, text, training, unpaired, vae, video,
+    attention, captions, cca, challenges, config, crosslingual, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
+    likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, robustness, speech, text, training, unpaired, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
 from .text import Vocabulary, tokenize
@@ -51,8 +53,8 @@ from .training import fit, get_device, load_checkpoint, save_checkpoint, set_see
 __version__ = "0.1.0"
 
 __all__ = [
-    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "challenges", "config", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
+    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "challenges", "config", "crosslingual", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
     "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "glue", "history", "likelihoods",
-    "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "save_checkpoint",
+    "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "robustness", "save_checkpoint",
     "set_seed", "speech", "text", "tokenize", "train", "training", "unpaired", "vae", "video",
 ]

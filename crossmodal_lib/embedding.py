@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -299,6 +299,7 @@ class DualEncoderConfig:
     temperature: float = 0.3          # the fixed temperature, or the starting one if learned
     warmup_epochs: int = 5            # triplet: epochs summing over all negatives before the hardest only
     shift: int | None = None          # random_shift of training images by up to this many pixels; None: 1 for images, 0 otherwise
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # applied to every training batch of inputs after the shift (Part 7.3e)
     precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: the towers run under torch.autocast (Part 6b)
     encoder_options: Mapping[str, Any] = field(default_factory=dict)  # passed to encoders.encoder_for
     text_tower: Literal["gru", "transformer", "bag"] = "gru"  # the caption tower (encoders.text_encoder_for; Part 7.1)
@@ -378,7 +379,8 @@ def train_dual_encoder(pairs: PairedDataset, config: DualEncoderConfig | None = 
     def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         x, ids, g = batch
         hardest = use_hardest_negative(next(steps), warmup_steps)
-        loss = dual_encoder_loss(model, random_shift(x, shift) if shift else x, ids, g, config, hardest)
+        x = random_shift(x, shift) if shift else x
+        loss = dual_encoder_loss(model, config.augment(x) if config.augment else x, ids, g, config, hardest)
         return {"loss": optimizer_step(opt, loss), "temperature": 1.0 / model.scale.detach()}
 
     return train_model(model, step, loader, config, device=device, progress=progress,

@@ -39,16 +39,25 @@ Unknown = Literal["error", "unk"]
 
 
 def tokenize(text: str, lang: Lang = "en") -> list[str]:
-    """Split a caption into tokens: words and digits (``"en"``), characters (``"zh"``), or both (``"multi"``)."""
+    """Split a caption into tokens: words and digits (``"en"``), characters (``"zh"``), or both (``"multi"``).
+
+    Spaces and punctuation are dropped; a letter or number that the rule cannot read (a Chinese
+    character in an English caption, an accented letter) raises ``ValueError`` instead of being
+    dropped silently."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str caption, got {type(text).__name__}")
-    if lang == "en":
-        return _EN_TOKEN.findall(text.lower())
     if lang == "zh":
         # keep letters and numbers (Unicode categories L*, N*); drop spaces and punctuation
         return [ch for ch in text if unicodedata.category(ch)[0] in "LN"]
     check_choice("lang", lang, ("en", "zh", "multi"))
-    return _MULTI_TOKEN.findall(text.lower())
+    pattern = _EN_TOKEN if lang == "en" else _MULTI_TOKEN
+    text = text.lower()
+    unread = list(dict.fromkeys(ch for ch in pattern.sub("", text) if unicodedata.category(ch)[0] in "LN"))
+    if unread:  # letters or numbers the rule would drop: refuse rather than read a different caption
+        readable = "a-z and 0-9" if lang == "en" else "a-z, 0-9 and Chinese characters"
+        raise ValueError(f"the {lang!r} tokenizer cannot read {''.join(unread[:10])!r} in caption {text!r}: it reads "
+                         f"{readable} (Chinese captions: lang='zh'; both languages: lang='multi')")
+    return pattern.findall(text)
 
 
 class Vocabulary:

@@ -96,7 +96,7 @@ class UnpairedMVAEConfig:
     beta: float = 1.0                 # weight of the KL terms (1 = the ELBO)
     unpaired_weight: float = 1.0      # weight of the unpaired bounds; 0 = pairs alone (same batches, same vocabulary)
     epochs: int = 4                   # reporting periods; training runs epochs x steps_per_epoch steps
-    steps_per_epoch: int = 50         # optimiser steps per reporting period (200 steps: the benefit shows, 150 not yet)
+    steps_per_epoch: int = 50         # optimiser steps per reporting period (200 steps in all: Part 7.3d's budget)
     batch_size: int = 64              # pairs per step (at most all of them), and as many of each unpaired kind
     lr: float = 4e-3                  # Adam learning rate (twice Part 3.3b's, for the short budget)
 
@@ -116,6 +116,12 @@ def train_unpaired_mvae(pairs: PairedDataset, unpaired: PairedDataset, config: U
     and ``.config``."""
     config = resolve_config(UnpairedMVAEConfig, config, overrides)
     check_inputs(pairs.inputs)
+    check_inputs(unpaired.inputs)
+    if unpaired.inputs.shape[1:] != pairs.inputs.shape[1:] or unpaired.modality != pairs.modality:
+        raise ValueError(f"unpaired data must be {pairs.modality} inputs of shape {tuple(pairs.inputs.shape[1:])}, "
+                         f"got {unpaired.modality} {tuple(unpaired.inputs.shape[1:])}")
+    if config.unpaired_weight < 0:
+        raise ValueError(f"unpaired_weight must be >= 0, got {config.unpaired_weight}")
     set_seed(seed)
     device = resolve_device(device)
     vocab = Vocabulary.build(pairs.captions + unpaired.captions, pairs.lang)

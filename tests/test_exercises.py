@@ -230,3 +230,14 @@ def test_check_unpaired_coincidences_right_and_wrong():
     assert "two numbers" in exercises.check_unpaired_coincidences(None, 1).message
     # another setting: 10 of 100 unpaired pairs per batch, 3 steps -> 1 per batch, 3 per run
     assert exercises.check_unpaired_coincidences(1.0, 3.0, unpaired=100, batch=10, steps=3)
+
+
+def test_check_ink_left_and_check_pivot_hops_right_and_wrong():
+    assert exercises.check_ink_left(lambda image, p: float(image[..., : image.shape[-1] - p].sum() / image.sum()))
+    assert "share of *columns*" in exercises.check_ink_left(lambda image, p: 1 - p / 8).message
+    assert "pushed out" in exercises.check_ink_left(lambda image, p: float(image[..., image.shape[-1] - p:].sum() / image.sum())).message
+    assert "raised ZeroDivisionError" in exercises.check_ink_left(lambda image, p: 1 / 0).message
+    assert exercises.check_pivot_hops(0.72, 0.648)
+    assert "mean" in exercises.check_pivot_hops(0.85, 0.8).message
+    assert "at least one hop" in exercises.check_pivot_hops(0.98, 0.9).message
+    assert "third multiplies" in exercises.check_pivot_hops(0.72, 0.72).message

@@ -87,3 +87,19 @@ def test_multilingual_tokenizer_handles_both_scripts():
     assert tokenize("a Seven, 笔画很粗 7", "multi") == ["a", "seven", "笔", "画", "很", "粗", "7"]
     vocab = Vocabulary.build(["a thick seven", "笔画很粗的七"], lang="multi")
     assert vocab.encode(["seven 粗"]).shape == (1, 2)
+
+
+def test_a_tokenizer_refuses_letters_it_cannot_read_instead_of_dropping_them():
+    """An English vocabulary once read a Chinese caption as an empty one (or as its numerals
+    alone): every character was dropped by the English rule. Now it says what it cannot read."""
+    assert tokenize("The digit 7, bold!") == ["the", "digit", "7", "bold"]          # punctuation is still dropped
+    assert tokenize("数字7，笔画", "multi") == ["数", "字", "7", "笔", "画"]
+    with pytest.raises(ValueError, match=r"'en' tokenizer cannot read '数字笔画'.*lang='zh'"):
+        tokenize("数字7，笔画", "en")
+    with pytest.raises(ValueError, match="cannot read 'é'"):
+        tokenize("café", "en")
+    with pytest.raises(ValueError, match="'multi' tokenizer cannot read 'при'"):
+        tokenize("при 7", "multi")
+    vocab = Vocabulary.build(["the digit 7"])
+    with pytest.raises(ValueError, match="cannot read"):
+        vocab.encode(["数字7"])

@@ -11,9 +11,9 @@ from .algorithms import (GAN_P_DATA, GAN_P_G, POE_EXPERTS, check_chance_map, che
                          check_late_fusion, check_product_of_experts, check_slant)
 from .applications import (check_alpha_bar, check_attention_weights, check_causal_mask, check_class_recall, check_combination_chance, check_ctc_two_frames, check_dense_kernel, check_direction, check_hz_to_mel, check_int8_quantization,
                            check_infonce_bound, check_standard_error, check_vae_loss)
-from .challenges import check_unpaired_coincidences
+from .challenges import check_ink_left, check_pivot_hops, check_unpaired_coincidences
 from .feedback import Feedback
 
 __all__ = ["GAN_P_DATA", "GAN_P_G", "POE_EXPERTS", "Feedback", "check_alpha_bar", "check_attention_weights", "check_causal_mask", "check_ctc_two_frames", "check_chance_map", "check_chance_recall", "check_class_recall", "check_combination_chance", "check_dense_kernel",
-           "check_direction", "check_gan_optimum", "check_hz_to_mel", "check_info_nce", "check_int8_quantization", "check_infonce_bound",
-           "check_late_fusion", "check_product_of_experts", "check_slant", "check_standard_error", "check_unpaired_coincidences", "check_vae_loss"]
+           "check_direction", "check_gan_optimum", "check_hz_to_mel", "check_ink_left", "check_info_nce", "check_int8_quantization", "check_infonce_bound",
+           "check_late_fusion", "check_pivot_hops", "check_product_of_experts", "check_slant", "check_standard_error", "check_unpaired_coincidences", "check_vae_loss"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from .feedback import Feedback
+from collections.abc import Callable
 
-__all__ = ["check_unpaired_coincidences"]
+from .feedback import Feedback, _call
+
+__all__ = ["check_ink_left", "check_pivot_hops", "check_unpaired_coincidences"]
 
 
 def _number(value: object) -> float | None:
@@ -38,3 +40,54 @@ def check_unpaired_coincidences(per_batch: object, per_run: object, *, unpaired:
     return Feedback(True, f"{want:.2f} per batch, about {steps * want:.0f} in the run, among {steps * batch:,} captions "
                           "seen. And it would not matter if there were more: ELBO(x) and ELBO(t) each look at one "
                           "modality, so no term of the loss can use a coincidence.")
+
+
+def check_ink_left(fn: Callable[..., object]) -> Feedback:
+    """Part 7.3e: ``fn(image [1, H, W], p) -> float``, the share of an image's ink (sum of its
+    pixels) left inside the frame after :func:`~crossmodal_lib.robustness.translate_images` moves it
+    ``p`` pixels right; checked on the first test image for p = 0, 2, 3. Recognises the share of
+    columns kept, ``1 - p / W``, and the share that was cut off."""
+    from ..data import load_digit_pairs
+    from ..robustness import translate_images
+
+    image = load_digit_pairs("test").inputs[0]
+    width = image.shape[-1]
+    for p in (0, 2, 3):
+        want = float(translate_images(image[None], p).sum() / image.sum())
+        out, error = _call(fn, image.clone(), p)
+        if out is None or out.numel() != 1:
+            return Feedback(False, error or "return one number, the share of the ink left")
+        got = out.item()
+        if abs(got - want) < 1e-4:
+            continue
+        if abs(got - (1 - p / width)) < 1e-4:
+            return Feedback(False, f"1 - p/W is the share of *columns* kept; ink is not spread evenly over the columns "
+                                   "(the outer columns of a digit are nearly blank). Sum the pixels that stay.")
+        if abs(got - (1 - want)) < 1e-4:
+            return Feedback(False, "that is the share that was pushed out of the frame; the question asks for what is left.")
+        return Feedback(False, f"for p = {p} expected {want:.4f}, got {got:.4f}: the columns 0 .. W - p - 1 of the "
+                               "original stay in the frame.")
+    lost = 1 - float(translate_images(image[None], 3).sum() / image.sum())
+    return Feedback(True, f"a shift of 3 pushes {lost:.0%} of this digit's ink out of the frame: a model that never saw "
+                          "a cut digit meets a new condition, whatever augmentation moved it inside the frame.")
+
+
+def check_pivot_hops(two: object, three: object) -> Feedback:
+    """Part 7.3f: the chance that every hop of a pivot is right, hops independent: 0.8 x 0.9 for two
+    hops, times 0.9 again for three (prop-pivot-compound). Recognises the mean, the weakest hop and
+    "at least one hop right"."""
+    a, b = _number(two), _number(three)
+    if a is None or b is None:
+        return Feedback(False, "give two probabilities: two hops, then three hops")
+    if abs(a - 0.85) < 1e-6:
+        return Feedback(False, "that is the mean of the hops; a pivot needs every hop right, so multiply.")
+    if abs(a - 0.8) < 1e-6:
+        return Feedback(False, "a chain is not only as good as its weakest hop: the second hop can fail too. Multiply.")
+    if abs(a - 0.98) < 1e-6:
+        return Feedback(False, "1 - 0.2 x 0.1 is the chance that at least one hop is right; the pivot needs both.")
+    if abs(a - 0.72) > 1e-6:
+        return Feedback(False, "both hops right, independently: 0.8 x 0.9.")
+    if abs(b - 0.648) > 1e-6:
+        return Feedback(False, "two hops are right (0.72); the third multiplies by its own 0.9 again.")
+    return Feedback(True, "0.72 and 0.648: every hop multiplies in its errors, so a pivot through several languages or "
+                          "modalities degrades quickly, and a shared space, which has no hops, avoids it.")
