@@ -12,7 +12,6 @@ no translated pair anywhere in training.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from .challenges import combination_labels, split_pairs
 from .embedding import train_dual_encoder
 from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset, concat_pairs
+from .training import epochs_for_steps
 
 __all__ = ["ARMS", "crosslingual_rows", "fit_for_steps", "language_split", "pivot_similarity"]
 
@@ -58,8 +58,8 @@ def fit_for_steps(pairs: PairedDataset, *, steps: int, seed: int, device: torch.
                   progress: bool | str = False) -> Any:
     """A dual encoder (library defaults, batch 128) trained for the fewest whole epochs that give at
     least ``steps`` optimiser steps, so that models on 718 or 2,874 pairs get the same budget."""
-    batches = max(1, len(pairs) // 128)                       # the loader drops the last partial batch
-    return train_dual_encoder(pairs, seed=seed, device=device, epochs=math.ceil(steps / batches), progress=progress)
+    epochs = epochs_for_steps(len(pairs), 128, steps, drop_last=True)   # the loader drops the last partial batch
+    return train_dual_encoder(pairs, seed=seed, device=device, epochs=epochs, progress=progress)
 
 
 def _scores(sim: torch.Tensor, queries: PairedDataset, targets: PairedDataset) -> dict[str, float]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from . import captions as _captions, digits as _digits_module, speech as _speech, video as _video
 from .captions import DIGIT_NAMES, LANGS, ParsedCaption, _article, describe, digit_prompts, paraphrase_prompts, parse_caption
 from .digits import (
-    CAPTION_STREAMS, SPLITS, TEST_FRACTION, _digits, _split_indices, attribute_levels, dilate_images, erode_images,
+    CAPTION_STREAMS, SPLITS, TEST_FRACTION, _digits, _split_indices, attribute_levels, dataset_thresholds, dilate_images, erode_images,
     ink, load_digit_pairs, load_digit_scenes, scene_caption, shear_images, slant, tercile_thresholds,
 )
 from .history import Milestone, load_milestones
@@ -69,6 +69,7 @@ __all__ = [
     "PairedDataset",
     "attribute_levels",
     "concat_pairs",
+    "dataset_thresholds",
     "describe",
     "digit_prompts",
     "dilate_images",

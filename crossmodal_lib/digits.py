@@ -33,7 +33,7 @@ from .config import check_choice
 from .pairs import PairedDataset
 
 __all__ = [
-    "CAPTION_STREAMS", "SPLITS", "TEST_FRACTION", "attribute_levels", "dilate_images", "erode_images", "ink",
+    "ATTRIBUTE_MEASURES", "CAPTION_STREAMS", "SPLITS", "TEST_FRACTION", "attribute_levels", "dataset_thresholds", "dilate_images", "erode_images", "ink",
     "SCENE_TEMPLATES", "load_digit_pairs", "load_digit_scenes", "scene_caption", "shear_images", "slant",
     "tercile_thresholds",
 ]
@@ -153,11 +153,22 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     bunch = load_digits()
     images = torch.tensor(bunch.images / 16.0, dtype=torch.float32)[:, None]
     labels = torch.tensor(bunch.target, dtype=torch.int64)
-    attributes = {}
-    for name, measure in (("thickness", ink), ("slant", slant)):
-        values = measure(images)
-        attributes[name] = attribute_levels(values, labels, tercile_thresholds(values, labels))
+    cuts = dataset_thresholds(images, labels)
+    attributes = {name: attribute_levels(measure(images), labels, cuts[name]) for name, measure in ATTRIBUTE_MEASURES.items()}
     return images, labels, attributes
+
+
+#: The function that measures each attribute of an image (its levels cut this value at terciles).
+ATTRIBUTE_MEASURES = {"thickness": ink, "slant": slant}
+
+
+def dataset_thresholds(images: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The per-digit tercile cuts ``[10, 2]`` of each attribute (``ATTRIBUTE_MEASURES``) that
+    define the captions' levels: those of all 1,797 images when called without arguments, so that
+    a generated image can be put on the dataset's own scale (Part 7.3g)."""
+    if images is None or labels is None:
+        images, labels, _ = _digits()
+    return {name: tercile_thresholds(measure(images), labels) for name, measure in ATTRIBUTE_MEASURES.items()}
 
 
 def _split_indices(labels: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:

@@ -11,7 +11,8 @@ notebook runs on a CUDA GPU, an Apple GPU (MPS) or a CPU without edits:
 * :func:`optimizer_step` -- the one optimiser update every trainer uses (zero the gradients,
   back-propagate, step), skipped when the loss is not finite so that :func:`train` can stop
   and say why.
-* :func:`seeded_loader` -- a shuffled ``DataLoader`` whose order depends only on a seed.
+* :func:`seeded_loader` -- a shuffled ``DataLoader`` whose order depends only on a seed;
+  :func:`epochs_for_steps` -- how many passes over it give a budget of optimiser steps.
 * :func:`resolve_device` -- the device a trainer runs on (``None`` means :func:`get_device`).
 * :func:`fit` -- the common case of :func:`train`: one model, one loss, one Adam optimiser.
 * :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`checkpoint_metadata` -- safetensors
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 __all__ = [
     "NonFiniteLossError",
     "checkpoint_metadata",
+    "epochs_for_steps",
     "fit",
     "get_device",
     "load_checkpoint",
@@ -109,6 +111,17 @@ def seeded_loader(*tensors: torch.Tensor, batch_size: int, seed: int, drop_last:
     # with this generator, without collating one example at a time
     batches = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last)
     return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
+
+
+def epochs_for_steps(n: int, batch_size: int, steps: int, drop_last: bool = False) -> int:
+    """The fewest whole epochs over ``n`` examples in batches of ``batch_size`` that give at least
+    ``steps`` optimiser steps (one per batch; with ``drop_last`` and ``n > batch_size`` a last,
+    smaller batch is dropped, as :func:`seeded_loader` does), so that models trained on different
+    amounts of data can get the same budget."""
+    if min(n, batch_size, steps) < 1:
+        raise ValueError(f"n, batch_size and steps must be >= 1, got {n}, {batch_size}, {steps}")
+    batches = n // batch_size if drop_last and n > batch_size else math.ceil(n / batch_size)
+    return math.ceil(steps / batches)
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
