@@ -28,6 +28,7 @@ One module per idea, each naming the book section it implements:
 ``decoding``       beam search for any caption decoder (Parts 3.3b, 7.1)
 ``diffusion``      noise schedules, DDPM and DDIM sampling, classifier-free guidance (Part 7.2)
 ``challenges``     the challenges measured: scarce pairs, cost, new combinations (Parts 7.3-7.3c)
+``composition``    the three generators asked for combinations never seen in training (Part 7.3g)
 ``unpaired``       the multimodal VAE on a few pairs plus unpaired inputs and captions (Part 7.3d)
 ``robustness``     shifted test images and augmentation against them (Part 7.3e)
 ``crosslingual``   queries in another language: image pivot, bilingual spaces (Part 7.3f)
@@ -42,7 +43,7 @@ One module per idea, each naming the book section it implements:
 """
 
 from . import (
-    attention, captions, cca, challenges, config, crosslingual, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
+    attention, captions, cca, challenges, composition, config, crosslingual, ctc, data, decoding, diffusion, digits, embedding, encoders, exercises, fusion, gan, gan_theory, gaussians, history,
     likelihoods, metrics, minimal, multimodal_vae, pairs, pipeline, plotting, prose, robustness, speech, text, training, unpaired, vae, video,
 )
 from .data import PairedDataset, load_digit_pairs
@@ -53,7 +54,7 @@ from .training import fit, get_device, load_checkpoint, save_checkpoint, set_see
 __version__ = "0.1.0"
 
 __all__ = [
-    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "challenges", "config", "crosslingual", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
+    "PairedDataset", "Vocabulary", "attention", "captions", "cca", "challenges", "composition", "config", "crosslingual", "ctc", "data", "decoding", "diffusion", "digits", "embedding", "encoders",
     "exercises", "fit", "fusion", "gan", "gan_theory", "gaussians", "get_device", "glue", "history", "likelihoods",
     "load_checkpoint", "load_digit_pairs", "metrics", "multimodal_vae", "pairs", "plotting", "prose", "robustness", "save_checkpoint",
     "set_seed", "speech", "text", "tokenize", "train", "training", "unpaired", "vae", "video",

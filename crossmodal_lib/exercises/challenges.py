@@ -1,4 +1,4 @@
-"""Checkers for the exercises of Part 7.3d-7.3f (unpaired data, shifted inputs, other languages)."""
+"""Checkers for the exercises of Part 7.3d-7.3g (unpaired data, shifted inputs, other languages, generating new combinations)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from .feedback import Feedback, _call
 
-__all__ = ["check_ink_left", "check_pivot_hops", "check_unpaired_coincidences"]
+__all__ = ["check_blind_copy", "check_ink_left", "check_pivot_hops", "check_unpaired_coincidences"]
 
 
 def _number(value: object) -> float | None:
@@ -91,3 +91,32 @@ def check_pivot_hops(two: object, three: object) -> Feedback:
         return Feedback(False, "two hops are right (0.72); the third multiplies by its own 0.9 again.")
     return Feedback(True, "0.72 and 0.648: every hop multiplies in its errors, so a pivot through several languages or "
                           "modalities degrades quickly, and a shared space, which has no hops, avoids it.")
+
+
+def check_blind_copy(answer: object, digit: int = 7, thickness: int = 2, slant: int = 2) -> Feedback:
+    """Part 7.3g: a caption-blind copier answers a request for (``digit``, ``thickness``, ``slant``)
+    with a random training image of ``digit``; its attribute hit rate is the share of that digit's
+    training images at exactly those levels. Recognises 1/9, the product of the two marginal
+    shares (independence) and the share among all digits."""
+    from ..data import load_digit_pairs
+
+    a = _number(answer)
+    if a is None:
+        return Feedback(False, "give one number, a probability")
+    train = load_digit_pairs("train")
+    t, s, mine = train.attributes["thickness"] == thickness, train.attributes["slant"] == slant, train.labels == digit
+    want = (t & s)[mine].double().mean().item()
+    if abs(a - want) < 1e-6:
+        return Feedback(True, f"{want:.4f}: not 1/9 = {1 / 9:.4f}. Per request the copier's rate is the share of the "
+                              "combination among the digit's images; only the average over the nine requests is "
+                              "1/9 (prop-blind-copier), which is why the page compares combination by combination.")
+    if abs(a - 1 / 9) < 1e-6:
+        return Feedback(False, "1/9 is the average over the digit's nine requests (prop-blind-copier); one request "
+                               "scores the share of its own combination among the digit's images. Count them.")
+    if abs(a - t[mine].double().mean().item() * s[mine].double().mean().item()) < 1e-6:
+        return Feedback(False, "that product assumes thickness and slant are independent within the digit; count the "
+                               "images that have both levels at once.")
+    if abs(a - (t & s).double().mean().item()) < 1e-6:
+        return Feedback(False, f"that is the share among all digits; the copier draws images of the digit {digit} only.")
+    return Feedback(False, f"count the training images of {digit} with thickness level {thickness} and slant level "
+                           f"{slant}, and divide by the number of training images of {digit}.")
