@@ -1,5 +1,5 @@
 """The challenges of Part 7, measured: scarce paired data (Part 7.3), what a model costs (Part 7.3b)
-and new combinations of known attributes (Part 7.3c).
+and new combinations of known attributes (Part 7.3c; generating them is :mod:`crossmodal_lib.composition`).
 
 * :func:`paired_subset` -- ``k`` training pairs, as balanced over the classes as ``k`` allows;
   :func:`split_pairs` -- those pairs and all the others (unpaired data, :mod:`crossmodal_lib.unpaired`).
