@@ -70,16 +70,19 @@ def combination_hits(images: torch.Tensor, combos: torch.Tensor, judge: Any, thr
     """Did each image ``[N, 1, H, W]`` come out as its requested combination ``combos [N]`` (as in
     :func:`~crossmodal_lib.challenges.combination_labels`)? ``[N]`` bool per part: ``"digit"`` (the judge's class),
     ``"thickness"`` and ``"slant"`` (the measured ink and slant cut at the *requested* digit's
-    real-data terciles ``thresholds[name] [10, 2]``), and ``"combination"`` (all three)."""
+    real-data terciles ``thresholds[name] [10, 2]``, whatever digit the image shows), and
+    ``"combination"`` (all three). A blank image has no slant: it misses every part but the digit."""
     from .digits import attribute_levels, ink, slant
 
     combos = torch.as_tensor(combos, dtype=torch.int64)
     if len(images) != len(combos):
         raise ValueError(f"got {len(images)} images for {len(combos)} requested combinations")
-    digit = combos // 9
+    digit, inked = combos // 9, images.flatten(1).sum(1) > 0
+    measured = torch.full((len(images),), float("nan"))
+    measured[inked] = slant(images[inked]) if inked.any() else measured[inked]
     hits = {"digit": judge.predict(images) == digit,
-            "thickness": attribute_levels(ink(images), digit, thresholds["thickness"]) == combos // 3 % 3,
-            "slant": attribute_levels(slant(images), digit, thresholds["slant"]) == combos % 3}
+            "thickness": (attribute_levels(ink(images), digit, thresholds["thickness"]) == combos // 3 % 3) & inked,
+            "slant": (attribute_levels(measured.nan_to_num(0.0), digit, thresholds["slant"]) == combos % 3) & inked}
     hits["combination"] = hits["digit"] & hits["thickness"] & hits["slant"]
     return hits
 
@@ -97,14 +100,16 @@ def generation_scores(model: Any, judge: Any, thresholds: dict[str, torch.Tensor
 
 
 def novelty_cost(held: np.ndarray, control: np.ndarray, novel: np.ndarray) -> tuple[float, float]:
-    """eq-generation-cost: per-combination scores ``[C]`` of the held-out arm and of the control,
-    and ``novel [C]`` (bool, the held-out combinations). Returns (the mean of
-    ``control - held`` over novel combinations minus its mean over the others, its standard error
-    from the two groups' sample variances). Each group needs at least two combinations."""
+    """eq-generation-cost for per-combination scores ``[90]`` of the held-out arm and of the control,
+    ``novel [90]`` (bool, the held-out combinations), blocked by digit (index ``c // 9``): for each
+    digit, the mean of ``control - held`` over its novel combinations minus the mean over its seen
+    ones; returns (the mean of the ten digit costs, their standard error over the digits). Every
+    digit needs novel and seen combinations."""
     delta, novel = np.asarray(control, dtype=float) - np.asarray(held, dtype=float), np.asarray(novel, dtype=bool)
-    if delta.shape != novel.shape or min(novel.sum(), (~novel).sum()) < 2:
-        raise ValueError(f"need scores and a mask of one shape with >= 2 combinations per group, got {delta.shape}, "
-                         f"{novel.shape} with {int(novel.sum())} novel")
-    se = np.sqrt(delta[novel].var(ddof=1) / novel.sum() + delta[~novel].var(ddof=1) / (~novel).sum())
-    return float(delta[novel].mean() - delta[~novel].mean()), float(se)
-
+    if delta.shape != (90,) or novel.shape != (90,):
+        raise ValueError(f"expected scores and a mask of shape (90,), got {delta.shape} and {novel.shape}")
+    delta, novel = delta.reshape(10, 9), novel.reshape(10, 9)
+    if not (novel.any(1) & (~novel).any(1)).all():
+        raise ValueError("every digit needs held-out and seen combinations")
+    per_digit = np.array([d[n].mean() - d[~n].mean() for d, n in zip(delta, novel)])
+    return float(per_digit.mean()), float(per_digit.std(ddof=1) / np.sqrt(len(per_digit)))

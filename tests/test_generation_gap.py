@@ -77,14 +77,26 @@ def test_generation_scores_of_a_model_that_always_draws_one_real_image(setting):
 
 
 def test_novelty_cost_by_hand():
-    held, control = np.array([0.2, 0.4, 0.5, 0.5, 0.6]), np.array([0.5, 0.6, 0.5, 0.6, 0.6])
-    novel = np.array([True, True, False, False, False])
+    """Digit k's held-out cells lose k / 10 more than its seen cells: the cost is the mean of
+    0, 0.1, ..., 0.9 and its standard error that of ten numbers."""
+    novel = np.zeros(90, dtype=bool)
+    novel[[9 * d + 3 * t + s for d, t, s in challenges.HELD_OUT]] = True
+    held = np.full(90, 0.5)
+    control = held + np.repeat(np.arange(10) / 10, 9) * novel + 0.2          # + 0.2 everywhere: fewer pairs
     cost, se = composition.novelty_cost(held, control, novel)
-    # deltas: novel 0.3, 0.2 (mean 0.25, var 0.005); seen 0, 0.1, 0 (mean 1/30, var 1/300)
-    assert cost == pytest.approx(0.25 - 1 / 30)
-    assert se == pytest.approx(np.sqrt(0.005 / 2 + (1 / 300) / 3))
-    with pytest.raises(ValueError, match=">= 2 combinations per group"):
-        composition.novelty_cost(held, control, np.array([True, False, False, False, False]))
+    assert cost == pytest.approx(0.45)
+    assert se == pytest.approx(np.std(np.arange(10) / 10, ddof=1) / np.sqrt(10))
+    with pytest.raises(ValueError, match=r"shape \(90,\)"):
+        composition.novelty_cost(held[:5], control[:5], novel[:5])
+    with pytest.raises(ValueError, match="every digit needs"):
+        composition.novelty_cost(held, control, np.arange(90) < 9)
+
+
+def test_a_blank_image_misses_its_attributes_instead_of_crashing(setting):
+    _, _, _, cuts = setting
+    hits = composition.combination_hits(torch.zeros(2, 1, 8, 8), torch.tensor([0, 70]), FixedJudge([0, 7]), cuts)
+    assert hits["digit"].all() and not hits["thickness"].any() and not hits["slant"].any()
+    assert not hits["combination"].any()
 
 
 def test_train_generators_equalises_steps_and_every_model_draws(setting):
@@ -113,4 +125,6 @@ def test_part73g_claims_on_seed_0(setting):
     assert cost["MVAE"][0] > 2 * cost["MVAE"][1]
     assert scores["held"]["MVAE"][~novel].mean() - scores["held"]["MVAE"][novel].mean() > 0.1
     assert cost["MVAE"][0] > max(cost["GAN"][0], cost["diffusion"][0])
+    gap = composition.novelty_cost(scores["held"]["MVAE"] - scores["held"]["GAN"], scores["all"]["MVAE"] - scores["all"]["GAN"], novel)
+    assert gap[0] > 2 * gap[1]
     assert min(s.mean() for arm in scores.values() for s in arm.values()) > 2 / 9     # twice the copier's ~1/9

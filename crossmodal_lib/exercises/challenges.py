@@ -109,7 +109,8 @@ def check_blind_copy(answer: object, digit: int = 7, thickness: int = 2, slant: 
     if abs(a - want) < 1e-6:
         return Feedback(True, f"{want:.4f}: not 1/9 = {1 / 9:.4f}. Per request the copier's rate is the share of the "
                               "combination among the digit's images; only the average over the nine requests is "
-                              "1/9 (prop-blind-copier), which is why the page compares combination by combination.")
+                              "1/9 (prop-blind-copier), which is why the page compares within each digit and "
+                              "against a control.")
     if abs(a - 1 / 9) < 1e-6:
         return Feedback(False, "1/9 is the average over the digit's nine requests (prop-blind-copier); one request "
                                "scores the share of its own combination among the digit's images. Count them.")
