@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "Judge", "accuracy", "attribute_control", "caption_agreement", "chance_map", "chance_recall_at_k", "correct_matrix", "frechet_distance", "mean_average_precision",
-    "median_rank", "recall_at_k", "retrieval_report", "within_class_diversity", "word_order_preference", "zero_shot_accuracy",
+    "Judge", "accuracy", "attribute_control", "bits_per_dim", "caption_agreement", "chance_map", "chance_ndcg", "chance_recall_at_k", "correct_matrix", "error_rate", "frechet_distance", "mean_average_precision",
+    "median_rank", "ndcg", "recall_at_k", "retrieval_report", "within_class_diversity", "word_order_preference", "zero_shot_accuracy",
     "zero_shot_classify",
 ]
 
@@ -116,6 +116,58 @@ def chance_map(n: int, m: int) -> float:
         raise ValueError(f"need 1 <= m <= n, got n={n}, m={m}")
     h = sum(1.0 / r for r in range(1, n + 1))
     return (h + ((m - 1) / (n - 1) if n > 1 else 0.0) * (n - h)) / n
+
+
+def ndcg(sim: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor, k: int | None = None) -> float:
+    """Mean normalised discounted cumulative gain at ``k`` (all items if ``None``), relevance 1 for
+    a candidate of the query's label: DCG = sum over ranks r <= k of rel_r / log2(r + 1), divided
+    by the DCG of the ideal ranking (every relevant item first). Ties are broken by candidate order."""
+    relevant = correct_matrix(sim, query_labels, item_labels).double()
+    if not relevant.any(dim=1).all():
+        raise ValueError("some query has no relevant candidate")
+    k = relevant.shape[1] if k is None else k
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    order = sim.argsort(dim=1, descending=True, stable=True)[:, :k]
+    discount = 1 / torch.log2(torch.arange(2, order.shape[1] + 2, dtype=torch.float64))
+    dcg = (relevant.gather(1, order) * discount).sum(1)
+    ideal = torch.stack([discount[: int(min(m, k))].sum() for m in relevant.sum(1).tolist()])
+    return float((dcg / ideal).mean())
+
+
+def chance_ndcg(n: int, m: int) -> float:
+    """Expected nDCG (over all n ranks) of a random ranking of n items of which m are relevant: each
+    rank holds a relevant item with probability m / n, so E[DCG] = (m / n) sum_{r <= n} 1 / log2(r + 1),
+    divided by the ideal DCG, sum_{r <= m} 1 / log2(r + 1)."""
+    if not 1 <= m <= n:
+        raise ValueError(f"need 1 <= m <= n, got n={n}, m={m}")
+    discount = 1 / np.log2(np.arange(2, n + 2))
+    return float(m / n * discount.sum() / discount[:m].sum())
+
+
+def error_rate(references: Sequence[str], hypotheses: Sequence[str], unit: str = "word") -> float:
+    """Word (``unit="word"``) or character (``"char"``) error rate of transcripts: the edit
+    operations (substitutions, deletions, insertions) that turn each hypothesis into its reference,
+    summed over the corpus and divided by the total length of the references (as ``jiwer`` does)."""
+    from .ctc import edit_distance
+
+    if unit not in ("word", "char"):
+        raise ValueError(f"unit must be 'word' or 'char', got {unit!r}")
+    if len(references) != len(hypotheses) or not references:
+        raise ValueError(f"need as many hypotheses as references (at least one), got {len(hypotheses)} and {len(references)}")
+    split = str.split if unit == "word" else list
+    total = sum(len(split(r)) for r in references)
+    if total == 0:
+        raise ValueError("the references are empty")
+    return sum(edit_distance(split(r), split(h)) for r, h in zip(references, hypotheses)) / total
+
+
+def bits_per_dim(log_likelihood: float, dims: int) -> float:
+    """A log-likelihood (or a bound on it) in nats per example, as bits per dimension:
+    ``-log_likelihood / (dims * ln 2)``; lower is better."""
+    if dims < 1:
+        raise ValueError(f"dims must be >= 1, got {dims}")
+    return -log_likelihood / (dims * math.log(2))
 
 
 def retrieval_report(sim: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor,

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -110,3 +112,51 @@ def test_attribute_control_calls_the_generator_once_and_checks_its_answer():
 def test_attribute_control_of_a_generator_that_ignores_the_caption():
     flat = metrics.attribute_control(lambda caps: torch.full((len(caps), 1, 8, 8), 0.5), n=3)
     assert flat["ink"].shape == (10, 3) and flat["thickness_ok"] == 0 and flat["slant_ok"] == 0
+
+
+def test_ndcg_by_hand_and_against_scikit_learn():
+    from sklearn.metrics import ndcg_score
+
+    sim = torch.tensor([[6.0, 5.0, 4.0, 3.0, 2.0, 1.0]])                 # candidates ranked in order
+    labels = torch.tensor([0, 1, 0, 0, 1, 0])                              # relevant at ranks 2 and 5
+    dcg, ideal = 1 / math.log2(3) + 1 / math.log2(6), 1 + 1 / math.log2(3)
+    assert metrics.ndcg(sim, torch.tensor([1]), labels) == pytest.approx(dcg / ideal)
+    assert metrics.ndcg(sim, torch.tensor([1]), labels, k=2) == pytest.approx((1 / math.log2(3)) / ideal)
+    g = torch.Generator().manual_seed(0)
+    sim, ql, il = torch.randn(20, 30, generator=g), torch.randint(0, 4, (20,), generator=g), torch.randint(0, 4, (30,), generator=g)
+    rel = (ql[:, None] == il[None, :]).double().numpy()
+    for k in (None, 5):
+        assert metrics.ndcg(sim, ql, il, k) == pytest.approx(ndcg_score(rel, sim.numpy(), k=k))
+    with pytest.raises(ValueError, match="no relevant"):
+        metrics.ndcg(sim, torch.full((20,), 9), il)
+
+
+def test_error_rates_by_hand_and_against_jiwer():
+    import jiwer
+
+    refs, hyps = ["three one four", "one five nine two"], ["three four four", "one five two"]
+    assert metrics.error_rate(refs, hyps) == pytest.approx(2 / 7)          # one substitution, one deletion
+    assert metrics.error_rate(refs, hyps) == pytest.approx(jiwer.wer(refs, hyps))
+    assert metrics.error_rate(refs, hyps, "char") == pytest.approx(jiwer.cer(refs, hyps))
+    with pytest.raises(ValueError, match="as many hypotheses"):
+        metrics.error_rate(refs, hyps[:1])
+    with pytest.raises(ValueError, match="unit"):
+        metrics.error_rate(refs, hyps, "token")
+
+
+def test_bits_per_dim_by_hand():
+    # a uniform model over 17 grey levels per pixel: log 17 nats per pixel = log2 17 bits per dimension
+    assert metrics.bits_per_dim(-64 * math.log(17), 64) == pytest.approx(math.log2(17))
+    with pytest.raises(ValueError, match="dims"):
+        metrics.bits_per_dim(-1.0, 0)
+
+
+def test_chance_ndcg_by_hand_and_by_simulation():
+    assert metrics.chance_ndcg(2, 1) == pytest.approx(0.5 * (1 + 1 / math.log2(3)))
+    assert metrics.chance_ndcg(5, 5) == pytest.approx(1.0)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0] * 3 + [1] * 17)
+    values = [metrics.ndcg(torch.rand(1, 20, generator=g), torch.tensor([0]), labels) for _ in range(4000)]
+    assert abs(sum(values) / len(values) - metrics.chance_ndcg(20, 3)) < 0.01
+    with pytest.raises(ValueError, match="1 <= m <= n"):
+        metrics.chance_ndcg(3, 4)
