@@ -1,5 +1,6 @@
 """Every auto-checker accepts a right answer and explains a wrong one."""
 
+import pytest
 import torch
 
 from crossmodal_lib import data, exercises
@@ -241,3 +242,25 @@ def test_check_ink_left_and_check_pivot_hops_right_and_wrong():
     assert "mean" in exercises.check_pivot_hops(0.85, 0.8).message
     assert "at least one hop" in exercises.check_pivot_hops(0.98, 0.9).message
     assert "third multiplies" in exercises.check_pivot_hops(0.72, 0.72).message
+
+
+def test_check_ranking_metrics_knows_the_answer_and_the_usual_mistakes():
+    from crossmodal_lib.exercises.evaluation import RANKING
+
+    ranks = [r + 1 for r, relevant in enumerate(RANKING) if relevant]
+    ap = sum((i + 1) / r for i, r in enumerate(ranks)) / len(ranks)        # precision at each relevant rank
+    assert ap == pytest.approx(0.45)
+    assert exercises.check_ranking_metrics(0, 1, ap)
+    for wrong, hint in (((0, 0.5, 0.45), "information"), ((0, 1, 0.35), "reciprocal"), ((0, 1, 0.5), "first relevant"),
+                        ((1, 1, 0.45), "not relevant"), (("a", 1, 0.45), "three numbers")):
+        feedback = exercises.check_ranking_metrics(*wrong)
+        assert not feedback and hint in feedback.message
+
+
+def test_check_difference_se_knows_the_answer_and_the_usual_mistakes():
+    se = (0.02**2 + 0.03**2) ** 0.5
+    assert exercises.check_difference_se(se, False)
+    for wrong, hint in (((0.05, False), "do not add"), ((0.025, False), "average"), ((se**2, False), "square root"),
+                        ((se, True), "not established"), (("x", False), "a number")):
+        feedback = exercises.check_difference_se(*wrong)
+        assert not feedback and hint in feedback.message
