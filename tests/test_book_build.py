@@ -13,10 +13,11 @@ HTML = ROOT / "_build" / "html"
 @pytest.fixture(scope="module")
 def built_site():
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    # The build executes every notebook once (about half an hour on a 2-core CPU for 36 pages);
-    # the limit leaves room for that and stops a hung kernel well inside CI's 90 minutes.
+    # The build executes every notebook once: half an hour to fifty minutes on a 2-core CPU for 36
+    # pages, depending on the machine's state; the limit leaves room for that and still stops a hung
+    # kernel inside CI's 90 minutes.
     result = subprocess.run([str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=3000)
+                            capture_output=True, text=True, cwd=ROOT, timeout=4200)
     assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     return HTML
 
