@@ -78,11 +78,12 @@ def combination_hits(images: torch.Tensor, combos: torch.Tensor, judge: Any, thr
     if len(images) != len(combos):
         raise ValueError(f"got {len(images)} images for {len(combos)} requested combinations")
     digit, inked = combos // 9, images.flatten(1).sum(1) > 0
-    measured = torch.full((len(images),), float("nan"))
-    measured[inked] = slant(images[inked]) if inked.any() else measured[inked]
+    leaning = torch.zeros(len(images))                  # slant is undefined without ink; those images miss anyway
+    if inked.any():
+        leaning[inked] = slant(images[inked])
     hits = {"digit": judge.predict(images) == digit,
             "thickness": (attribute_levels(ink(images), digit, thresholds["thickness"]) == combos // 3 % 3) & inked,
-            "slant": (attribute_levels(measured.nan_to_num(0.0), digit, thresholds["slant"]) == combos % 3) & inked}
+            "slant": (attribute_levels(leaning, digit, thresholds["slant"]) == combos % 3) & inked}
     hits["combination"] = hits["digit"] & hits["thickness"] & hits["slant"]
     return hits
 
