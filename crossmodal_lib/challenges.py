@@ -14,7 +14,7 @@ and new combinations of known attributes (Part 7.3c; generating them is :mod:`cr
   it grows with the sequence length.
 * :func:`quantize_linear_layers` and :func:`serialized_bytes` -- post-training dynamic int8
   quantisation, and the size of a model on disk.
-* :data:`HELD_OUT`, :func:`combination_labels`, :func:`combination_mask`, :func:`combination_prompts`,
+* :data:`HELD_OUT`, :func:`combination_ids`, :func:`combination_labels`, :func:`combination_mask`, :func:`combination_prompts`,
   :func:`predict_combinations` and :func:`compositional_gap` -- held-out (digit, thickness, slant) combinations, scored
   against a control trained on everything.
 
@@ -44,7 +44,7 @@ from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset
 from .text import Vocabulary
 
-__all__ = ["HELD_OUT", "METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "combination_labels",
+__all__ = ["HELD_OUT", "METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "combination_ids", "combination_labels",
            "combination_mask", "combination_prompts", "compositional_gap", "fit_shared_space", "loglog_slope", "mean_sem",
            "predict_combinations",
            "paired_subset", "quantize_linear_layers", "scarcity_curve", "serialized_bytes", "split_pairs", "summarise"]
@@ -284,10 +284,14 @@ def combination_labels(pairs: PairedDataset) -> torch.Tensor:
     return pairs.labels * 9 + pairs.attributes["thickness"] * 3 + pairs.attributes["slant"]
 
 
+def combination_ids(combos: Iterable[tuple[int, int, int]]) -> torch.Tensor:
+    """``[len(combos)]`` int64: each (digit, thickness, slant) as its label 9 * digit + 3 * thickness + slant."""
+    return torch.tensor([9 * d + 3 * t + s for d, t, s in combos], dtype=torch.int64)
+
+
 def combination_mask(pairs: PairedDataset, combos: Iterable[tuple[int, int, int]]) -> torch.Tensor:
     """``[N]`` bool: True where a pair's (digit, thickness, slant) is one of ``combos``."""
-    wanted = torch.tensor([9 * d + 3 * t + s for d, t, s in combos], dtype=torch.int64)
-    return torch.isin(combination_labels(pairs), wanted)
+    return torch.isin(combination_labels(pairs), combination_ids(combos))
 
 
 def combination_prompts(per_combination: int = 4, seed: int = 0) -> list[list[str]]:

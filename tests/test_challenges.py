@@ -143,6 +143,7 @@ def test_combination_labels_masks_and_prompts_by_hand(splits):
     i = 0
     d, t, s = int(test.labels[i]), int(test.attributes["thickness"][i]), int(test.attributes["slant"][i])
     assert int(labels[i]) == 9 * d + 3 * t + s and labels.min() >= 0 and labels.max() < 90
+    assert challenges.combination_ids([(d, t, s), (7, 2, 2), (0, 0, 0)]).tolist() == [9 * d + 3 * t + s, 71, 0]
     mask = challenges.combination_mask(test, [(d, t, s)])
     assert mask[i] and int(mask.sum()) == int((labels == labels[i]).sum())
     assert (7, 2, 2) in challenges.HELD_OUT and len(set(challenges.HELD_OUT)) == 31

@@ -80,7 +80,7 @@ def test_novelty_cost_by_hand():
     """Digit k's held-out cells lose k / 10 more than its seen cells: the cost is the mean of
     0, 0.1, ..., 0.9 and its standard error that of ten numbers."""
     novel = np.zeros(90, dtype=bool)
-    novel[[9 * d + 3 * t + s for d, t, s in challenges.HELD_OUT]] = True
+    novel[challenges.combination_ids(challenges.HELD_OUT)] = True
     held = np.full(90, 0.5)
     control = held + np.repeat(np.arange(10) / 10, 9) * novel + 0.2          # + 0.2 everywhere: fewer pairs
     cost, se = composition.novelty_cost(held, control, novel)
@@ -117,7 +117,7 @@ def test_part73g_claims_on_seed_0(setting):
     train, _, judge, cuts = setting
     kept = train.subset(torch.nonzero(~challenges.combination_mask(train, challenges.HELD_OUT)).flatten())
     novel = np.zeros(90, dtype=bool)
-    novel[[9 * d + 3 * t + s for d, t, s in challenges.HELD_OUT]] = True
+    novel[challenges.combination_ids(challenges.HELD_OUT)] = True
     scores = {arm: {name: composition.generation_scores(model, judge, cuts, per_combination=8, seed=0)["combination"]
                     for name, model in composition.train_generators(pairs, seed=0).items()}
               for arm, pairs in (("held", kept), ("all", train))}
