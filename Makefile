@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.crossmodal-installed
 BUILD_FLAGS := -W -n --keep-going
 
-.PHONY: install book test test-lib benchmark golden lab clean
+.PHONY: install book test test-lib test-notebooks benchmark golden lab clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,18 @@ install: $(STAMP)
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . $(BUILD_FLAGS)
 
-## Run every test: library unit tests, nbval over every notebook, and the website build check.
+## Run every test: library unit tests, and the website build, which executes every notebook once
+## and compares the checked cells with tests/golden/.
 test: $(STAMP)
 	$(PY) -m pytest
 
+## Library and structure tests only (minutes): no notebook is executed.
 test-lib: $(STAMP)
-	$(PY) -m pytest -m "not notebooks and not book"
+	$(PY) -m pytest -m "not book"
+
+## Every notebook under nbval, cell by cell: slower than the build test, but names the failing cell.
+test-notebooks: $(STAMP)
+	$(PY) -m pytest book/
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/training.py

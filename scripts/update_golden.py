@@ -8,13 +8,16 @@ tests/golden/*.json like any other change. The notebooks themselves stay output-
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbval.plugin import coalesce_streams
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "# NBVAL_CHECK_OUTPUT"
@@ -28,6 +31,27 @@ def checked_cells(nb: nbformat.NotebookNode) -> dict[int, nbformat.NotebookNode]
     """Marked code cells by their index among code cells (nbval's numbering)."""
     code = [c for c in nb.cells if c.cell_type == "code"]
     return {i: c for i, c in enumerate(code) if MARKER in c.source.splitlines()}
+
+
+def comparable(outputs: list[dict]) -> dict[str, list[str]]:
+    """What nbval compares in a cell's outputs, so the build test and ``pytest book/`` agree.
+
+    Streams are merged by name (``\\r`` and ``\\b`` applied, as a terminal shows them) and keyed
+    by it (``stdout``, ``stderr``); rich outputs contribute each MIME type except images, whose
+    bytes vary between machines.
+    """
+    merged = coalesce_streams([nbformat.from_dict(copy.deepcopy(o)) for o in outputs])
+    found: dict[str, list[str]] = defaultdict(list)
+    for output in merged:
+        if output.output_type == "stream":
+            found[output.name].append(output.text)
+        elif output.output_type == "error":
+            found["error"].append(f"{output.ename}: {output.evalue}")
+        else:
+            for mime, value in output.get("data", {}).items():
+                if not mime.startswith("image/") and mime != "application/vnd.jupyter.widget-view+json":
+                    found[mime].append(value)
+    return dict(found)
 
 
 def record(path: Path) -> Path:

@@ -1,25 +1,71 @@
-"""The website builds with warnings as errors, and what it renders is really there."""
+"""The website builds with warnings as errors, and what it renders is really there.
 
+This is where the test suite executes the notebooks, each exactly once: the build runs every
+notebook (an error in any cell fails it), and the checked cells' outputs, kept by the build's
+execution cache, are compared with tests/golden/ the way nbval compares them. The build goes into
+a fresh temporary folder, so a stale cache from an earlier ``make book`` can never stand in for
+running today's code. ``make test-notebooks`` runs the same notebooks under nbval, cell by cell,
+which is slower but points at the failing cell.
+"""
+
+import json
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
+import nbformat
 import pytest
+from jupyter_cache import get_cache
 
 ROOT = Path(__file__).parents[1]
-HTML = ROOT / "_build" / "html"
+sys.path.insert(0, str(ROOT / "scripts"))
+from update_golden import checked_cells, comparable  # noqa: E402
+
+GOLDEN = ROOT / "tests" / "golden"
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def built_site():
+def build_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    # The build executes every notebook once: half an hour to fifty minutes on a 2-core CPU for 36
-    # pages, depending on the machine's state; the limit leaves room for that and still stops a hung
-    # kernel inside CI's 90 minutes.
-    result = subprocess.run([str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=4200)
+    # Executing all notebooks takes 20 to 50 minutes on a 2-core CPU, depending on the machine's
+    # state; the limit still stops a hung kernel inside CI's 90 minutes.
+    result = subprocess.run([str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going",
+                             "--path-output", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=4200)
     assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    return HTML
+    return out / "_build"
+
+
+@pytest.fixture(scope="module")
+def built_site(build_dir) -> Path:
+    return build_dir / "html"
+
+
+@pytest.fixture(scope="module")
+def executed(build_dir):
+    """The executed copy of a book notebook, as the build's execution cache stored it (streams unmerged)."""
+    cache = get_cache(build_dir / ".jupyter_cache")
+
+    def read(path: Path) -> nbformat.NotebookNode:
+        try:
+            record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
+        except KeyError:
+            pytest.fail(f"the build did not execute {path.name} (is it in _toc.yml?)")
+        return cache.get_cache_bundle(record.pk).nb
+    return read
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_cells_reproduce_their_golden_outputs(executed, path):
+    golden = json.loads((GOLDEN / f"{path.stem}.json").read_text(encoding="utf-8"))
+    cells = checked_cells(executed(path))
+    assert set(golden) == {str(i) for i in cells}, f"{path.name}: the executed checked cells are not the golden ones"
+    for i, cell in cells.items():
+        expected, got = comparable(golden[str(i)]["outputs"]), comparable(cell.outputs)
+        assert got == expected, f"{path.name}, code cell {i}:\n{cell.source}\nexpected {expected}\ngot {got}"
 
 
 @pytest.mark.book
@@ -51,3 +97,46 @@ def test_library_reference_documents_the_public_functions(built_site):
         assert f'id="{name}"' in api, name
     part1 = (built_site / "book" / "part1_background.html").read_text(encoding="utf-8")
     assert "api.html#crossmodal_lib.data.shear_images" in part1  # text links into the reference
+
+
+class RemoteLoads(HTMLParser):
+    """Collects what a page would fetch from another host: scripts, stylesheets, icons, images, media."""
+
+    LOADS = {"script": "src", "img": "src", "iframe": "src", "audio": "src", "video": "src", "source": "src",
+             "link": "href"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.remote: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attrs_ = dict(attrs)
+        url = attrs_.get(self.LOADS.get(tag, ""), None) or ""
+        fetched = tag != "link" or attrs_.get("rel", "") in ("stylesheet", "preload", "icon", "modulepreload")
+        if fetched and url.startswith(("http:", "https:", "//")):
+            self.remote.append(f"<{tag}> {url}")
+
+
+def remote_loads(html: str) -> list[str]:
+    parser = RemoteLoads()
+    parser.feed(html)
+    return parser.remote
+
+
+def test_remote_loads_are_found():
+    page = ('<script src="https://cdn.example/mathjax.js"></script><script src="_static/a.js"></script>'
+            '<link rel="stylesheet" href="//fonts.example/css"><link rel="canonical" href="https://book.example/">'
+            '<a href="https://arxiv.org/abs/2103.00020">CLIP</a>')
+    assert remote_loads(page) == ["<script> https://cdn.example/mathjax.js", "<link> //fonts.example/css"]
+
+
+@pytest.mark.book
+def test_no_page_loads_anything_from_the_internet(built_site):
+    pages = sorted(built_site.rglob("*.html"))
+    assert len(pages) > 30
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert remote_loads(html) == [], f"{page.relative_to(built_site)} loads from the internet"
+    assert (built_site / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax is served from the site itself"
+    part1 = (built_site / "book" / "part1_background.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-chtml.js" in part1

@@ -11,7 +11,7 @@ import yaml
 ROOT = Path(__file__).parents[1]
 BOOK = ROOT / "book"
 sys.path.insert(0, str(ROOT / "scripts"))
-from update_golden import MARKER, checked_cells, source_hash  # noqa: E402
+from update_golden import MARKER, checked_cells, comparable, source_hash  # noqa: E402
 
 import nbformat  # noqa: E402
 
@@ -76,6 +76,15 @@ def test_golden_outputs_match_the_checked_cells(path):
         entry = golden[str(i)]
         assert entry["source_sha"] == source_hash(cell.source), f"cell {i} of {path.name} changed: run `make golden`"
         assert entry["outputs"], f"cell {i} of {path.name} is checked but prints nothing"
+
+
+def test_outputs_are_compared_as_nbval_compares_them():
+    stream = lambda name, text: {"output_type": "stream", "name": name, "text": text}  # noqa: E731
+    split = [stream("stdout", "loss 0.9\rloss 0.5\n"), stream("stderr", "100%\n"), stream("stdout", "done\n"),
+             {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}]
+    assert comparable(split) == {"stdout": ["loss 0.5\ndone\n"], "stderr": ["100%\n"], "text/plain": ["<Figure>"]}
+    assert comparable([stream("stdout", "a\n"), stream("stdout", "b\n")]) != comparable([stream("stdout", "b\na\n")])
+    assert split[0]["text"] == "loss 0.9\rloss 0.5\n", "the caller's outputs are left as they were"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
