@@ -43,6 +43,7 @@ from .embedding import train_dual_encoder
 from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset
 from .text import Vocabulary
+from .training import progress_bar
 
 __all__ = ["HELD_OUT", "METHODS", "CCASpace", "attention_cost", "best_time", "capacity_sweep", "combination_ids", "combination_labels",
            "combination_mask", "combination_prompts", "compositional_gap", "fit_shared_space", "loglog_slope", "mean_sem",
@@ -139,12 +140,10 @@ def scarcity_curve(train: PairedDataset, test: PairedDataset, prompts: Sequence[
     """One row per (method, number of pairs, seed): ``{"method", "pairs", "seed", "zero-shot",
     "class R@1", "seconds"}`` measured on all of ``test`` (zero-shot with ``prompts``, one list per
     class; class R@1 for captions retrieving images). Each seed draws its own subset."""
-    from tqdm.auto import tqdm
-
     vocab = Vocabulary.build(train.captions, train.lang)
     jobs = [(k, s, m) for k in sizes for s in seeds for m in methods]
     rows = []
-    for k, seed, method in tqdm(jobs, desc="paired-data curve", disable=not progress):
+    for k, seed, method in progress_bar(jobs, "paired-data curve", progress):
         model = fit_shared_space(method, paired_subset(train, k, seed), vocab, seed=seed, steps=steps, device=device)
         rows.append({"method": method, "pairs": k, "seed": seed, "seconds": model.train_seconds,
                      **_space_scores(model, test, prompts)})
@@ -185,11 +184,9 @@ def capacity_sweep(train: PairedDataset, test: PairedDataset, prompts: Sequence[
     Trained on all of
     ``train`` for ``epochs``. One row per (width, seed): ``{"method": "dual encoder", "width",
     "seed", "parameters", "seconds", "zero-shot", "class R@1"}``, scored as in :func:`scarcity_curve`."""
-    from tqdm.auto import tqdm
-
     jobs = [(w, s) for w in widths for s in seeds]
     rows = []
-    for width, seed in tqdm(jobs, desc="capacity sweep", disable=not progress):
+    for width, seed in progress_bar(jobs, "capacity sweep", progress):
         if width <= 0:
             raise ValueError(f"widths must be positive, got {width}")
         options = {"channels": (max(1, round(32 * width)), max(1, round(64 * width)))}
@@ -321,16 +318,14 @@ def compositional_gap(train: PairedDataset, test: PairedDataset, seeds: Iterable
     combinations (:func:`combination_prompts`); one row per (method, seed) with the accuracy on
     test images of the held-out combinations (``"novel"``) and of the others (``"seen"``), for the
     whole combination and for the digit alone (``"novel digit"``, ``"seen digit"``)."""
-    from tqdm.auto import tqdm
-
     novel = combination_mask(test, combos)
     if not novel.any() or novel.all():
         raise ValueError("the held-out combinations must cover some test images, but not all")
     kept = train.subset(torch.nonzero(~combination_mask(train, combos)).flatten())
     truth = combination_labels(test)
     rows = []
-    for seed, (method, pairs) in tqdm([(s, m) for s in seeds for m in (("held out", kept), ("all combinations", train))],
-                                      desc="compositional gap", disable=not progress):
+    jobs = [(s, m) for s in seeds for m in (("held out", kept), ("all combinations", train))]
+    for seed, (method, pairs) in progress_bar(jobs, "compositional gap", progress):
         model = train_dual_encoder(pairs, seed=seed, device=device, progress=False, epochs=epochs)
         guess = predict_combinations(model, test.inputs)
         right, digit = guess == truth, guess // 9 == truth // 9

@@ -21,7 +21,7 @@ from .challenges import combination_labels, split_pairs
 from .embedding import train_dual_encoder
 from .metrics import retrieval_report, zero_shot_accuracy
 from .pairs import PairedDataset, concat_pairs
-from .training import epochs_for_steps
+from .training import epochs_for_steps, progress_bar
 
 __all__ = ["ARMS", "crosslingual_rows", "fit_for_steps", "language_split", "pivot_similarity"]
 
@@ -98,10 +98,8 @@ def crosslingual_rows(train_en: PairedDataset, train_zh: PairedDataset, test_en:
     encoder per half and translates through the training images as an unlabelled pool; the bilingual
     models train one space on both halves, or on every image in both languages. Every dual encoder
     trains for at least ``steps`` optimiser steps (:func:`fit_for_steps`)."""
-    from tqdm.auto import tqdm
-
     rows = []
-    for seed in tqdm(list(seeds), desc="cross-lingual arms", disable=not progress):
+    for seed in progress_bar(list(seeds), "cross-lingual arms", progress):
         half_en, half_zh = language_split(train_en, train_zh, seed)
         fit = lambda pairs: fit_for_steps(pairs, steps=steps, seed=seed, device=device)  # noqa: E731
         models = {"en": fit(half_en), "zh": fit(half_zh), "bilingual, disjoint halves": fit(concat_pairs(half_en, half_zh)),

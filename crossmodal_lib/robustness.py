@@ -26,6 +26,7 @@ from .embedding import train_dual_encoder
 from .metrics import accuracy, zero_shot_classify
 from .pairs import PairedDataset
 from .text import Vocabulary
+from .training import progress_bar
 
 __all__ = ["PERTURBATIONS", "Augmentation", "add_noise", "perturb", "rotate_images", "shift_curve", "translate_images"]
 
@@ -127,14 +128,12 @@ def shift_curve(train: PairedDataset, test: PairedDataset, prompts: Sequence[Seq
     overrides ``arms[name]`` (e.g. ``{"shift": 0}`` or ``{"augment": Augmentation(0.3, 20)}``), one
     vocabulary for all; it is scored by zero-shot accuracy with ``prompts`` on ``test`` perturbed by
     every ``kind`` in ``levels`` at every level (:func:`perturb`, noise seeded with the level's index)."""
-    from tqdm.auto import tqdm
-
     for kind in levels:
         check_choice("kind", kind, tuple(PERTURBATIONS))
     vocab = Vocabulary.build(train.captions, train.lang)
     jobs = [(name, seed) for name in arms for seed in seeds]
     rows = []
-    for name, seed in tqdm(jobs, desc="domain-shift curves", disable=not progress):
+    for name, seed in progress_bar(jobs, "domain-shift curves", progress):
         model = train_dual_encoder(train, seed=seed, device=device, vocab=vocab, progress=False, epochs=epochs,
                                    **dict(arms[name]))
         classes = [model.encode_texts(list(p)) for p in prompts]           # the prompts once per model

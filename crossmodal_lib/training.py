@@ -6,8 +6,9 @@ notebook runs on a CUDA GPU, an Apple GPU (MPS) or a CPU without edits:
 * :func:`set_seed` -- the one seed helper (Python, NumPy, PyTorch).
 * :func:`get_device` -- CUDA, then MPS, then CPU.
 * :func:`train` -- an explicit loop: move each batch to the device, call a step function,
-  keep a per-epoch history, show a ``tqdm.auto`` progress bar, and stop with a clear
+  keep a per-epoch history, show a :func:`progress_bar`, and stop with a clear
   :class:`NonFiniteLossError` the moment a loss becomes NaN or infinite.
+* :func:`progress_bar` -- the one progress bar: plain-text ``tqdm``, live everywhere, final in built pages.
 * :func:`optimizer_step` -- the one optimiser update every trainer uses (zero the gradients,
   back-propagate, step), skipped when the loss is not finite so that :func:`train` can stop
   and say why.
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -34,7 +36,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 __all__ = [
     "NonFiniteLossError",
@@ -44,6 +46,7 @@ __all__ = [
     "get_device",
     "load_checkpoint",
     "optimizer_step",
+    "progress_bar",
     "resolve_device",
     "save_checkpoint",
     "seeded_loader",
@@ -124,6 +127,16 @@ def epochs_for_steps(n: int, batch_size: int, steps: int, drop_last: bool = Fals
     return math.ceil(steps / batches)
 
 
+def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> tqdm:
+    """Wrap ``iterable`` in the book's progress bar: a plain-text ``tqdm`` bar on stderr.
+
+    Text, not a widget: it updates in place in a terminal, JupyterLab and Colab, and its final
+    state is what the built website shows. A widget bar would show its first frame (0 %) there,
+    because drawing its last one needs JavaScript from a CDN, which the offline site does not load.
+    """
+    return tqdm(iterable, desc=desc, disable=not enabled, leave=True, file=sys.stderr)
+
+
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
     """One update: zero the gradients, back-propagate ``loss`` (a scalar), step; returns ``loss``.
 
@@ -191,7 +204,7 @@ def train(
     device = device or get_device()
     history: dict[str, list[float]] = {}
     label = progress if isinstance(progress, str) else desc
-    bar = tqdm(range(epochs), desc=label, disable=progress is False, leave=True)
+    bar = progress_bar(range(epochs), label, enabled=progress is not False)
     global_step = 0
     for epoch in bar:
         sums: dict[str, float] = {}

@@ -32,7 +32,7 @@ from .likelihoods import check_inputs, likelihood_for
 from .metrics import Judge, caption_agreement
 from .multimodal_vae import MultimodalVAE
 from .text import Vocabulary
-from .training import optimizer_step, resolve_device, set_seed, train_model
+from .training import optimizer_step, progress_bar, resolve_device, set_seed, train_model
 
 __all__ = ["ARMS", "MixedBatches", "UnpairedMVAEConfig", "coherence", "train_unpaired_mvae", "unimodal_elbo", "unpaired_curve"]
 
@@ -165,14 +165,12 @@ def unpaired_curve(train: PairedDataset, test: PairedDataset, judge: Judge, size
     "seconds", "caption -> image", "image -> caption"}``. The k pairs are :func:`~crossmodal_lib.challenges.split_pairs`'
     and every other training pair gives one unpaired input and one unpaired caption; both arms of
     a seed see the same pairs, batches and vocabulary and differ only in the unpaired weight."""
-    from tqdm.auto import tqdm
-
     from .challenges import split_pairs
 
     config = config or UnpairedMVAEConfig()
     jobs = [(k, s, arm) for k in sizes for s in seeds for arm in ARMS]
     rows = []
-    for k, seed, arm in tqdm(jobs, desc="unpaired-data curve", disable=not progress):
+    for k, seed, arm in progress_bar(jobs, "unpaired-data curve", progress):
         few, rest = split_pairs(train, k, seed)
         model = train_unpaired_mvae(few, rest, replace(config, unpaired_weight=ARMS[arm]), seed=seed, device=device,
                                     progress=False)

