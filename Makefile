@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.crossmodal-installed
 BUILD_FLAGS := -W -n --keep-going
 
-.PHONY: install book test test-lib test-notebooks benchmark golden lab clean
+.PHONY: install book student test test-lib test-notebooks benchmark golden lab clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ install: $(STAMP)
 ## Build the website into _build/html, executing every notebook (warnings are errors).
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . $(BUILD_FLAGS)
+
+## The student edition: every exercise, no solution: _build/student/html and _build/student/notebooks.
+## It reuses what `make book` executed, so it only renders.
+student: book
+	$(PY) scripts/student_edition.py
 
 ## Run every test: library unit tests, and the website build, which executes every notebook once
 ## and compares the checked cells with tests/golden/.
