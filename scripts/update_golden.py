@@ -21,6 +21,7 @@ from nbval.plugin import coalesce_streams
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "# NBVAL_CHECK_OUTPUT"
+NBVAL_SKIPS = ("image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json")
 
 
 def source_hash(source: str) -> str:
@@ -37,8 +38,8 @@ def comparable(outputs: list[dict]) -> dict[str, list[str]]:
     """What nbval compares in a cell's outputs, so the build test and ``pytest book/`` agree.
 
     Streams are merged by name (``\\r`` and ``\\b`` applied, as a terminal shows them) and keyed
-    by it (``stdout``, ``stderr``); rich outputs contribute each MIME type except images, whose
-    bytes vary between machines.
+    by it (``stdout``, ``stderr``); rich outputs contribute each MIME type except those nbval
+    skips: PNG and JPEG images, whose bytes vary between machines, and widget views.
     """
     merged = coalesce_streams([nbformat.from_dict(copy.deepcopy(o)) for o in outputs])
     found: dict[str, list[str]] = defaultdict(list)
@@ -49,7 +50,7 @@ def comparable(outputs: list[dict]) -> dict[str, list[str]]:
             found["error"].append(f"{output.ename}: {output.evalue}")
         else:
             for mime, value in output.get("data", {}).items():
-                if not mime.startswith("image/") and mime != "application/vnd.jupyter.widget-view+json":
+                if mime not in NBVAL_SKIPS:
                     found[mime].append(value)
     return dict(found)
 

@@ -9,7 +9,7 @@ which is slower but points at the failing cell.
 """
 
 import json
-import subprocess
+import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,27 +20,11 @@ from jupyter_cache import get_cache
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from student_edition import build as build_student_edition  # noqa: E402
 from update_golden import checked_cells, comparable  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
-
-
-@pytest.fixture(scope="module")
-def build_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    # Executing all notebooks takes 20 to 50 minutes on a 2-core CPU, depending on the machine's
-    # state; the limit still stops a hung kernel inside CI's 90 minutes.
-    result = subprocess.run([str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going",
-                             "--path-output", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=4200)
-    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    return out / "_build"
-
-
-@pytest.fixture(scope="module")
-def built_site(build_dir) -> Path:
-    return build_dir / "html"
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +87,7 @@ class RemoteLoads(HTMLParser):
     """Collects what a page would fetch from another host: scripts, stylesheets, icons, images, media."""
 
     LOADS = {"script": "src", "img": "src", "iframe": "src", "audio": "src", "video": "src", "source": "src",
-             "link": "href"}
+             "track": "src", "embed": "src", "object": "data", "link": "href"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,7 +96,9 @@ class RemoteLoads(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attrs_ = dict(attrs)
         url = attrs_.get(self.LOADS.get(tag, ""), None) or ""
-        fetched = tag != "link" or attrs_.get("rel", "") in ("stylesheet", "preload", "icon", "modulepreload")
+        rel = set((attrs_.get("rel") or "").split())
+        fetched = tag != "link" or bool(rel & {"stylesheet", "preload", "icon", "modulepreload", "prefetch",
+                                               "preconnect", "manifest", "apple-touch-icon"})
         if fetched and url.startswith(("http:", "https:", "//")):
             self.remote.append(f"<{tag}> {url}")
 
@@ -126,8 +112,10 @@ def remote_loads(html: str) -> list[str]:
 def test_remote_loads_are_found():
     page = ('<script src="https://cdn.example/mathjax.js"></script><script src="_static/a.js"></script>'
             '<link rel="stylesheet" href="//fonts.example/css"><link rel="canonical" href="https://book.example/">'
+            '<link rel="shortcut icon" href="https://cdn.example/icon.png">'
             '<a href="https://arxiv.org/abs/2103.00020">CLIP</a>')
-    assert remote_loads(page) == ["<script> https://cdn.example/mathjax.js", "<link> //fonts.example/css"]
+    assert remote_loads(page) == ["<script> https://cdn.example/mathjax.js", "<link> //fonts.example/css",
+                                  "<link> https://cdn.example/icon.png"]
 
 
 @pytest.mark.book
@@ -140,3 +128,30 @@ def test_no_page_loads_anything_from_the_internet(built_site):
     assert (built_site / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax is served from the site itself"
     part1 = (built_site / "book" / "part1_background.html").read_text(encoding="utf-8")
     assert "_static/mathjax/tex-chtml.js" in part1
+
+
+@pytest.fixture(scope="module")
+def student_edition(build_dir, tmp_path_factory) -> Path:
+    """The student edition, rendered from the notebooks the full build executed."""
+    out = tmp_path_factory.mktemp("student")
+    build_student_edition(build_dir / ".jupyter_cache", out)
+    return out
+
+
+@pytest.mark.book
+def test_student_edition_has_every_exercise_and_no_solution(student_edition, built_site):
+    exercise = re.compile(r'<div class="exercise admonition" id="(ex-[\w-]+)"')
+    labels = 0
+    for path in NOTEBOOKS:
+        full = (built_site / "book" / f"{path.stem}.html").read_text(encoding="utf-8")
+        student = (student_edition / "html" / "book" / f"{path.stem}.html").read_text(encoding="utf-8")
+        assert exercise.findall(student) == exercise.findall(full), path.name
+        labels += len(exercise.findall(full))
+        assert 'class="solution' not in student, f"{path.name}: a solution is left in the student page"
+        notebook = nbformat.read(student_edition / "notebooks" / path.name, as_version=4)
+        assert not any(c.get("outputs") for c in notebook.cells), f"{path.name}: hand-outs carry no outputs"
+    assert labels >= 3 * len([p for p in NOTEBOOKS if p.stem.startswith("part")]), "every chapter has exercises"
+    full = (built_site / "book" / "part1_background.html").read_text(encoding="utf-8")
+    student = (student_edition / "html" / "book" / "part1_background.html").read_text(encoding="utf-8")
+    assert "Sevens lean right" in full and "Sevens lean right" not in student
+    assert "cm.exercises.check_slant" in student, "the auto-checker is still offered to the student"
