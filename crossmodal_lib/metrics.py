@@ -79,9 +79,14 @@ def recall_at_k(sim: torch.Tensor, k: int, query_labels: torch.Tensor | None = N
 
 def median_rank(sim: torch.Tensor, query_labels: torch.Tensor | None = None,
                 item_labels: torch.Tensor | None = None) -> float:
-    """Median over queries of the rank of the first correct candidate (1 is perfect)."""
+    """Median over queries of the rank of the first correct candidate (1 is perfect).
+
+    The usual median: with an even number of queries, the mean of the two middle ranks (so a
+    random ranking of ``n`` candidates has median rank ``(n + 1) / 2``, the chance level that
+    :func:`retrieval_report` states). ``torch.median`` would return the lower of the two.
+    """
     ranks = _first_correct_rank(sim, correct_matrix(sim, query_labels, item_labels))
-    return ranks.float().median().item()
+    return torch.quantile(ranks.float(), 0.5).item()
 
 
 def mean_average_precision(sim: torch.Tensor, query_labels: torch.Tensor, item_labels: torch.Tensor) -> float:

@@ -26,6 +26,14 @@ def test_recall_and_median_rank_by_hand():
     assert metrics.median_rank(sim) == 2.0
 
 
+def test_median_rank_of_an_even_number_of_queries_is_the_mean_of_the_middle_two():
+    # query i's partner (candidate i) is ranked i + 1: ranks 1, 2, 3, 4
+    sim = torch.tensor([[4.0, 3, 2, 1], [4, 3, 2, 1], [4, 3, 2, 1], [4, 3, 2, 1]])
+    assert metrics.median_rank(sim) == 2.5
+    labels = torch.arange(4)
+    assert metrics.retrieval_report(sim, labels, labels, ks=(1,))["chance median rank"] == 2.5  # (n + 1) / 2
+
+
 def test_ties_are_pessimistic():
     sim = torch.zeros(4, 4)
     assert metrics.recall_at_k(sim, 1) == 0.0
