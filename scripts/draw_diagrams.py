@@ -30,8 +30,8 @@ def dual_encoder() -> Figure:
     """Part 3.1: two towers, one space, the InfoNCE loss over a batch."""
     return plotting.block_diagram(
         {"x": (0.07, 0.78, "image x\n[1, 8, 8]"), "t": (0.07, 0.22, "caption t\n(token ids)"),
-         "f": (0.3, 0.78, "image tower f\n(2 convolutions\n+ linear)"),
-         "g": (0.3, 0.22, "text tower g\n(embedding, bi-GRU,\nmean, linear)"),
+         "f": (0.3, 0.78, "image tower f\n(2 convolutions, linear;\nhead: ReLU, linear)"),
+         "g": (0.3, 0.22, "text tower g\n(embedding, bi-GRU, mean,\nlinear; head: ReLU, linear)"),
          "u": (0.53, 0.78, "u = f(x) / |f(x)|"), "v": (0.53, 0.22, "v = g(t) / |g(t)|"),
          "s": (0.74, 0.5, "similarities\nS = U V^T / tau\n[B, B]"),
          "loss": (0.93, 0.5, "loss:\nInfoNCE,\nrows and\ncolumns")},
@@ -47,8 +47,8 @@ def conditional_gan() -> Figure:
          "z": (0.07, 0.42, "noise z\n~ N(0, I)"), "G": (0.3, 0.42, "generator G(z, c)\n(MLP on [z, c])"),
          "real": (0.07, 0.1, "real image x\nand a wrong\ncaption c'"),
          "pairs": (0.55, 0.42, "three pairs:\n(x, c) real\n(G(z, c), c) fake\n(x, c') mismatched"),
-         "D": (0.78, 0.42, "D(x, c) =\nw . phi(x)\n+ c^T V phi(x)"),
-         "loss": (0.94, 0.42, "loss:\nhinge")},
+         "D": (0.78, 0.42, "D(x, c) =\nw . phi(x)\n+ c^T W phi(x)"),
+         "loss": (0.94, 0.42, "loss: hinge\n(+ mode-\nseeking\nfor G)")},
         [("t", "c", ""), ("c", "G", ""), ("z", "G", ""), ("G", "pairs", ""), ("real", "pairs", ""),
          ("c", "pairs", ""), ("pairs", "D", ""), ("D", "loss", "")],
         size=(11, 3.6))
@@ -64,7 +64,7 @@ def multimodal_vae() -> Figure:
          "poe": (0.48, 0.5, "product of experts\nq(z | x, t) prop. to\np(z) q(z | x) q(z | t)"),
          "z": (0.66, 0.5, "sample z\n(reparameterised)"),
          "px": (0.84, 0.8, "image decoder\np(x | z)"), "pt": (0.84, 0.2, "caption decoder\np(t | z)"),
-         "loss": (0.84, 0.5, "loss: -ELBO\n(joint + each\nmodality alone)")},
+         "loss": (0.84, 0.5, "loss: -(joint bound\n+ two one-modality\nbounds), caption\nterm x 100")},
         [("x", "qx", ""), ("t", "qt", ""), ("qx", "poe", ""), ("qt", "poe", ""), ("prior", "poe", ""),
          ("poe", "z", ""), ("z", "px", ""), ("z", "pt", ""), ("z", "loss", "")],
         size=(11, 3.8))
@@ -76,7 +76,7 @@ def video_encoder() -> Figure:
         {"clip": (0.07, 0.5, "clip\n[T, 1, 16, 16]"),
          "track": (0.27, 0.5, "track: per frame,\nink centroid and a\n12 x 12 glimpse"),
          "what": (0.52, 0.8, "what: mean glimpse\n-> image tower"),
-         "how": (0.52, 0.2, "how: positions in\norder -> GRU\n(or their mean)"),
+         "how": (0.52, 0.2, "how: positions from\nframe 1 -> GRU (or\nper-frame MLP, mean)"),
          "fc": (0.75, 0.5, "concatenate\n-> linear -> u"),
          "loss": (0.93, 0.5, "loss:\nInfoNCE\nwith the\ncaption's v")},
         [("clip", "track", ""), ("track", "what", "glimpses"), ("track", "how", "positions"),
