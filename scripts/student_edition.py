@@ -83,11 +83,13 @@ def without_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def executed_notebook(cache, path: Path) -> nbformat.NotebookNode:
-    """The executed copy of ``path`` from a jupyter-cache folder (``make book`` fills it)."""
+    """The executed copy of ``path`` from a jupyter-cache folder (``make book`` fills it).
+
+    Raises ``LookupError`` when the cache has no run of the notebook's current code."""
     try:  # the cache keeps code cells only; merging puts their outputs into the whole notebook
         return cache.merge_match_into_notebook(nbformat.read(path, as_version=4))[1]
     except KeyError:
-        raise SystemExit(f"{path.name} has no executed copy in the cache: run `make book` first") from None
+        raise LookupError(f"{path.name} has no executed copy in the cache: run `make book` first") from None
 
 
 def build(cache_dir: Path = ROOT / "_build" / ".jupyter_cache", out: Path = OUT) -> Path:

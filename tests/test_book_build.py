@@ -20,7 +20,7 @@ from jupyter_cache import get_cache
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from student_edition import build as build_student_edition  # noqa: E402
+from student_edition import build as build_student_edition, executed_notebook  # noqa: E402
 from update_golden import checked_cells, comparable  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -34,10 +34,9 @@ def executed(build_dir):
 
     def read(path: Path) -> nbformat.NotebookNode:
         try:
-            record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
-        except KeyError:
-            pytest.fail(f"the build did not execute {path.name} (is it in _toc.yml?)")
-        return cache.get_cache_bundle(record.pk).nb
+            return executed_notebook(cache, path)
+        except LookupError as err:
+            pytest.fail(f"the build did not execute {path.name} (is it in _toc.yml?): {err}")
     return read
 
 
