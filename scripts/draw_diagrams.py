@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from crossmodal_lib import plotting  # noqa: E402
+from crossmodal_lib.speech import SPEECH  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "book" / "figures"
@@ -85,13 +86,16 @@ def video_encoder() -> Figure:
 
 
 def stft_framing() -> Figure:
-    """Part 5.2: from a waveform to the 32 x 32 log-mel spectrogram."""
+    """Part 5.2: from a waveform to the log-mel spectrogram, with the settings of ``speech.SPEECH``."""
+    sp = SPEECH
+    ms = lambda samples: f"{1000 * samples / sp['sr']:.0f} ms"  # noqa: E731
     return plotting.block_diagram(
-        {"wave": (0.06, 0.5, "waveform\n16 kHz,\n12,400\nsamples"),
-         "frames": (0.22, 0.5, "frames of 512\n(32 ms), every\n400 (25 ms)"),
-         "window": (0.38, 0.5, "Hann window\nw[m]"), "fft": (0.52, 0.5, "FFT:\npower |X|^2\n257 bins"),
-         "mel": (0.67, 0.5, "32 mel bands\n50 Hz - 8 kHz"), "db": (0.82, 0.5, "dB, then\n[-70, 20] dB\n-> [0, 1]"),
-         "spec": (0.95, 0.5, "32 x 32\nimage")},
+        {"wave": (0.06, 0.5, f"waveform\n{sp['sr'] // 1000} kHz,\n{sp['samples']:,}\nsamples"),
+         "frames": (0.22, 0.5, f"frames of {sp['n_fft']}\n({ms(sp['n_fft'])}), every\n{sp['hop']} ({ms(sp['hop'])})"),
+         "window": (0.38, 0.5, "Hann window\nw[m]"), "fft": (0.52, 0.5, f"FFT:\npower |X|^2\n{sp['n_fft'] // 2 + 1} bins"),
+         "mel": (0.67, 0.5, f"{sp['n_mels']} mel bands\n{sp['fmin']:.0f} Hz - {sp['fmax'] / 1000:.0f} kHz"),
+         "db": (0.82, 0.5, f"dB, then\n[{sp['top_db'] - sp['range_db']:.0f}, {sp['top_db']:.0f}] dB\n-> [0, 1]"),
+         "spec": (0.95, 0.5, f"{sp['n_mels']} x {sp['frames']}\nimage")},
         [("wave", "frames", ""), ("frames", "window", ""), ("window", "fft", ""), ("fft", "mel", ""),
          ("mel", "db", ""), ("db", "spec", "")],
         size=(12, 2.6))
